@@ -1,0 +1,1 @@
+"""Command-line interfaces. Each module registers its subcommands on the ``cmc-agent`` parser."""
