@@ -1,0 +1,82 @@
+"""Options and helpers every command that touches a device shares.
+
+PINs come from ``--pin-file``/``--pin-env``, the URI's ``pin-source``, or a prompt; never from argv, so a
+URI carrying ``pin-value`` is refused here. ``--nssdb DIR`` makes the NSS database (and the modules its
+``pkcs11.txt`` registers) the place to look, as Dogtag's ``dbdir`` does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tokens.device import OpenToken
+    from tokens.keys import DeviceKey
+    from tokens.pins import PinSource
+    from tokens.uri import Pkcs11Uri
+
+from agent.cli.main import UserFacingError
+
+
+def add_pin_options(parser: argparse.ArgumentParser) -> None:
+    """``--pin-file``, ``--pin-env`` and ``--nssdb``."""
+    group = parser.add_argument_group("device login")
+    group.add_argument(
+        "--pin-file", type=Path, metavar="FILE", help="file whose first line is the PIN (or NSS password)"
+    )
+    group.add_argument("--pin-env", metavar="NAME", help="environment variable that holds the PIN")
+    group.add_argument(
+        "--nssdb",
+        type=Path,
+        metavar="DIR",
+        help="NSS database directory (Dogtag's dbdir); its password is the PIN",
+    )
+
+
+def pin_source(args: argparse.Namespace) -> PinSource:
+    from tokens.pins import PinSource
+
+    if getattr(args, "pin_file", None) and getattr(args, "pin_env", None):
+        raise UserFacingError("give either --pin-file or --pin-env, not both")
+    return PinSource(file=getattr(args, "pin_file", None), env=getattr(args, "pin_env", None))
+
+
+def parse_cli_uri(text: str) -> Pkcs11Uri:
+    """A URI typed on the command line; ``pin-value`` would put the PIN in the process list."""
+    from tokens.uri import parse_uri
+
+    uri = parse_uri(text)
+    if uri.pin_value is not None:
+        raise UserFacingError(
+            "pin-value= puts the PIN on the command line; use pin-source=file:PATH, --pin-file or --pin-env"
+        )
+    return uri
+
+
+def open_token_from_args(args: argparse.Namespace, uri_text: str | None, *, login: bool = True) -> OpenToken:
+    """The token named by ``uri_text`` (or the NSS database of ``--nssdb``), logged in."""
+    from tokens.device import open_token
+
+    nssdb = getattr(args, "nssdb", None)
+    if uri_text is None and nssdb is None:
+        raise UserFacingError("name the token with a pkcs11: URI or --nssdb DIR")
+    uri = parse_cli_uri(uri_text or "pkcs11:")
+    token = open_token(uri, nssdb=nssdb, pins=pin_source(args), login=login)
+    if token.found_by_search:
+        print(
+            f"cmc-agent: using PKCS#11 module {token.info.module_path} "
+            "(found by search; add ?module-path= to the URI to choose)",
+            file=sys.stderr,
+        )
+    return token
+
+
+def open_private_key(args: argparse.Namespace, uri_text: str) -> DeviceKey:
+    """The private key named by a ``pkcs11:`` URI; it signs, unwraps and wraps on its device."""
+    from tokens.keys import find_private_key
+
+    token = open_token_from_args(args, uri_text)
+    return find_private_key(token, parse_cli_uri(uri_text))
