@@ -14,7 +14,7 @@ import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from asn1crypto import core as asn1_core
 from asn1crypto import keys as asn1_keys
@@ -40,6 +40,12 @@ from tokens.mechanisms import (
 from tokens.uri import Pkcs11Uri
 
 log = logging.getLogger(__name__)
+
+# The same literal types as agent.keyops (which tokens must not import): DeviceKey satisfies its protocols.
+HashName = Literal["sha1", "sha256", "sha384", "sha512"]
+KeyAlgorithm = Literal["rsa", "ec"]
+KeyTransport = Literal["rsa-pkcs1v15", "rsa-oaep-sha1", "rsa-oaep-sha256"]
+PrivateKeyWrapping = Literal["aes-kwp", "aes-cbc-pad"]
 
 KEY_TYPES = ("rsa:2048", "rsa:3072", "rsa:4096", "ec:p256", "ec:p384", "ec:p521")
 _CURVES = {"p256": "1.2.840.10045.3.1.7", "p384": "1.3.132.0.34", "p521": "1.3.132.0.35"}
@@ -154,7 +160,7 @@ class DeviceKey:
         return self.token.uri.with_(object=self.label, id=self.key_id, type="private")
 
     @property
-    def key_algorithm(self) -> str:
+    def key_algorithm(self) -> KeyAlgorithm:
         return "rsa" if self._public_key_info.algorithm == "rsa" else "ec"
 
     @property
@@ -187,7 +193,7 @@ class DeviceKey:
             self._signing_specs[(hash_name, pss)] = spec
         return spec
 
-    def sign(self, data: bytes, hash_name: str = "sha256", *, pss: bool = False) -> bytes:
+    def sign(self, data: bytes, hash_name: HashName = "sha256", *, pss: bool = False) -> bytes:
         spec = self.signing_spec(hash_name, pss)
         payload = data
         if spec.prehash is not None:
@@ -203,7 +209,7 @@ class DeviceKey:
     def decrypt_with_wrapped_key(
         self,
         encrypted_key: bytes,
-        transport: str,
+        transport: KeyTransport,
         iv: bytes,
         ciphertext: bytes,
         *,
@@ -243,7 +249,9 @@ class DeviceKey:
             except p11x.PKCS11Error:
                 log.debug("session key already gone")
 
-    def wrap_private_key(self, session_key: bytes, wrapping: str, iv: bytes | None = None) -> bytes:
+    def wrap_private_key(
+        self, session_key: bytes, wrapping: PrivateKeyWrapping, iv: bytes | None = None
+    ) -> bytes:
         mechanism = choose_private_key_wrap(wrapping, self.token.mechanisms(), self.token.label)
         if mechanism == Mechanism.AES_CBC_PAD and (iv is None or len(iv) != 16):
             raise OperationFailed("aes-cbc-pad wrapping needs a 16-byte IV")

@@ -117,11 +117,19 @@ def load_module(spec: ModuleSpec) -> Any:
             raise ModuleNotFound(f"PKCS#11 module {spec.path} does not exist; install it or fix module-path")
 
         reserved = spec.init_reserved
+        # p11-kit's proxy gives every C_GetFunctionList caller its own state, so initialising through our
+        # own function list would not reach the binding's; p11-kit itself initialises the modules behind
+        # it with OS locking, so the binding's plain C_Initialize is right there.
+        proxied = "p11-kit" in Path(path).name
 
         class _PreinitialisedLib(_pkcs11.lib):
             """python-pkcs11's lib, but C_Initialize goes through :func:`c_initialize`."""
 
             def initialize(self) -> None:
+                if proxied:
+                    if not self.initialized:
+                        super().initialize()
+                    return
                 c_initialize(path, reserved)
 
         lib = _PreinitialisedLib(path)
