@@ -16,7 +16,7 @@ log.level = ERROR
 slots.removable = false
 CONF
 export SOFTHSM2_CONF="$dir/softhsm2.conf"
-if softhsm2-util --show-slots 2>/dev/null | grep -q "Label:[[:space:]]*$label\$"; then
+if softhsm2-util --show-slots 2>/dev/null | grep -qxE "[[:space:]]*Label:[[:space:]]*${label}[[:space:]]*"; then
     echo "token '$label' already exists in $dir" >&2
     exit 0
 fi
