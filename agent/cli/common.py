@@ -74,9 +74,25 @@ def open_token_from_args(args: argparse.Namespace, uri_text: str | None, *, logi
     return token
 
 
-def open_private_key(args: argparse.Namespace, uri_text: str) -> DeviceKey:
-    """The private key named by a ``pkcs11:`` URI; it signs, unwraps and wraps on its device."""
+def key_uri(text: str) -> str:
+    """A ``pkcs11:`` URI as given, or one made from Dogtag's key-id text (``request.privKeyId``, the
+    ``.keyId`` files of PKCS10Client/CRMFPopClient): signed hex, or ``0x`` plus hex bytes."""
+    if text.lower().startswith("pkcs11:"):
+        return text
+    from tokens.keys import parse_dogtag_key_id
+    from tokens.uri import Pkcs11Uri
+
+    return str(Pkcs11Uri(id=parse_dogtag_key_id(text), type="private"))
+
+
+def open_private_key(args: argparse.Namespace, key: str) -> DeviceKey:
+    """The private key named by a ``pkcs11:`` URI (or a Dogtag key id with ``--nssdb``/a token URI).
+
+    The key signs, unwraps and wraps on its device.
+    """
     from tokens.keys import find_private_key
 
-    token = open_token_from_args(args, uri_text)
+    uri_text = key_uri(key)
+    token_uri = uri_text if key.lower().startswith("pkcs11:") else getattr(args, "token", None)
+    token = open_token_from_args(args, token_uri)
     return find_private_key(token, parse_cli_uri(uri_text))

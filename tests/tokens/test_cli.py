@@ -161,3 +161,34 @@ def test_import_cert_through_the_cli(softhsm: SoftHSMToken, tmp_path: Path) -> N
                        "--pin-file", str(softhsm.pin_file))  # fmt: skip
     (entry,) = json.loads(listed.stdout)
     assert entry["subject"] == f"CN={label}" and entry["issuer"] == "CN=Test Sub CA"
+
+
+def test_certutil_made_key_is_found_by_nickname_and_by_dogtag_key_id(
+    nssdb: NSSDatabase, tmp_path: Path
+) -> None:
+    """Keys made by NSS tools have no label; Dogtag names them by certificate nickname or key id."""
+    nickname = fresh_label("certutil")
+    noise = tmp_path / "noise"
+    noise.write_bytes(os.urandom(64))
+    subprocess.run(
+        ["certutil", "-S", "-d", f"sql:{nssdb.directory}", "-f", str(nssdb.password_file), "-z", str(noise),
+         "-n", nickname, "-s", f"CN={nickname}", "-x", "-t", "u,u,u", "-k", "rsa", "-g", "2048"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    keys = subprocess.run(
+        ["certutil", "-K", "-d", f"sql:{nssdb.directory}", "-f", str(nssdb.password_file)],
+        check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    (line,) = [entry for entry in keys.splitlines() if nickname in entry]
+    key_id_hex = line.split()[3]
+    from tokens.keys import dogtag_key_id
+
+    dogtag_id = dogtag_key_id(bytes.fromhex(key_id_hex))
+    for key in (f"pkcs11:object={nickname}", dogtag_id, f"0x{key_id_hex}"):
+        out = tmp_path / "by.csr"
+        result = cmc_agent("csr", "--nssdb", str(nssdb.directory), f"--key={key}", "--subject", "CN=again",
+                           "-o", str(out), "--pin-file", str(nssdb.password_file), "--json")  # fmt: skip
+        assert result.returncode == 0, (key, result.stderr)
+        info = json.loads(result.stdout)
+        assert info["dogtag_key_id"] == dogtag_id
+        assert f"id={''.join(f'%{b:02X}' for b in bytes.fromhex(key_id_hex))}" in info["key"]
