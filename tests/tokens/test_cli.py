@@ -192,3 +192,26 @@ def test_certutil_made_key_is_found_by_nickname_and_by_dogtag_key_id(
         info = json.loads(result.stdout)
         assert info["dogtag_key_id"] == dogtag_id
         assert f"id={''.join(f'%{b:02X}' for b in bytes.fromhex(key_id_hex))}" in info["key"]
+
+
+def test_module_registered_in_the_nss_database_is_reachable_by_token_label(
+    softhsm: SoftHSMToken, tmp_path: Path
+) -> None:
+    """Dogtag's dbdir + tokenname: a SoftHSM2 token added to the database with modutil, named by label."""
+    from tests.devices import make_nssdb
+
+    db = make_nssdb(tmp_path / "withhsm")
+    subprocess.run(
+        ["modutil", "-dbdir", f"sql:{db.directory}", "-add", "SoftHSM2", "-libfile", softhsm.module,
+         "-force"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    label = fresh_label("via-nss")
+    made = cmc_agent("token", "keygen", "--nssdb", str(db.directory), "--token",
+                     f"pkcs11:token={softhsm.label}", "--label", label,
+                     "--pin-file", str(softhsm.pin_file))  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    assert "libsofthsm2.so" in made.stdout  # the key lives on the SoftHSM2 token, not in the database
+    listed = cmc_agent("token", "list", "--nssdb", str(db.directory), "--json")
+    labels = {row["label"] for row in json.loads(listed.stdout)}
+    assert {"NSS Certificate DB", softhsm.label} <= labels
