@@ -34,6 +34,7 @@ from tokens.uri import Pkcs11Uri, parse_uri
 log = logging.getLogger(__name__)
 
 CKF_PROTECTED_AUTHENTICATION_PATH = 0x100
+CKF_USER_PIN_FINAL_TRY = 0x20000
 CKF_USER_PIN_LOCKED = 0x40000
 CKF_LOGIN_REQUIRED = 0x4
 
@@ -43,10 +44,12 @@ def translate(exc: Exception, what: str, token_label: str = "") -> TokenError:
     where = f" on token {token_label!r}" if token_label else ""
     if isinstance(exc, TokenError):
         return exc
-    if isinstance(exc, p11x.PinIncorrect):
+    if isinstance(exc, p11x.PinIncorrect | p11x.PinInvalid | p11x.PinLenRange):
         return PinIncorrect(f"wrong PIN{where}; check --pin-file/--pin-env (failed while {what})")
     if isinstance(exc, p11x.PinLocked):
         return PinLocked(f"the user PIN{where} is locked; the security officer must reset it")
+    if isinstance(exc, p11x.PinExpired):
+        return PinLocked(f"the user PIN{where} has expired; set a new one with the device's own tool")
     if isinstance(exc, p11x.DeviceRemoved | p11x.TokenNotPresent | p11x.DeviceError | p11x.SessionClosed):
         return DeviceRemoved(f"the device went away{where} while {what}: {type(exc).__name__}")
     return OperationFailed(f"{what}{where} failed: {type(exc).__name__} {exc}".rstrip())
@@ -187,6 +190,11 @@ class OpenToken:
                 return
             protected = bool(self.info.flags & CKF_PROTECTED_AUTHENTICATION_PATH)
             pin = read_pin(pins, uri, self.label, protected)
+            if pin is not PROTECTED_AUTHENTICATION_PATH and self._current_flags() & CKF_USER_PIN_FINAL_TRY:
+                raise PinLocked(
+                    f"token {self.label!r} allows one more PIN attempt and a wrong one would lock it; check "
+                    "the PIN with the device's own tool first (a correct login resets the counter)"
+                )
             user_pin = pkcs11.PROTECTED_AUTH if pin is PROTECTED_AUTHENTICATION_PATH else pin
             try:
                 self._login_session = self.token.open(rw=True, user_pin=user_pin)
@@ -195,6 +203,13 @@ class OpenToken:
                 self._login_session = self._open(None)
             except p11x.PKCS11Error as exc:
                 raise translate(exc, "logging in", self.label) from None
+
+    def _current_flags(self) -> int:
+        """The token's flags now (the PIN counters change after the token was first listed)."""
+        try:
+            return int(self.slot.get_token().flags)
+        except p11x.PKCS11Error:
+            return self.info.flags
 
     def _open(self, user_pin: Any) -> Any:
         try:
@@ -230,14 +245,18 @@ def open_token(
     nssdb: str | Path | NssDatabase | None = None,
     pins: PinSource | None = None,
     login: bool = True,
+    module: ModuleSpec | None = None,
 ) -> OpenToken:
-    """Find the token the URI names (searching the usual modules when it names none) and log in."""
+    """Find the token the URI names (searching the usual modules when it names none) and log in.
+
+    ``module`` overrides where to look: one module with its init arguments (what a TLS key names).
+    """
     parsed = parse_uri(uri)
     database = NssDatabase.open(nssdb) if nssdb is not None and not isinstance(nssdb, NssDatabase) else nssdb
     assert database is None or isinstance(database, NssDatabase)
     if database is not None and (parsed.token is None or parsed.token.lower() in INTERNAL_TOKEN_NAMES):
         parsed = parsed.with_(token=NSS_USER_TOKEN)
-    specs, searched = candidate_modules(parsed, database)
+    specs, searched = ([module], False) if module is not None else candidate_modules(parsed, database)
     seen: list[str] = []
     match: tuple[ModuleSpec, Any, Any, TokenInfo] | None = None
     for spec in specs:
@@ -255,7 +274,7 @@ def open_token(
         if match is not None:
             break
     if match is None:
-        found = ", ".join(seen) if seen else "none"
+        found = ", ".join(seen) if seen else "none (is the device connected?)"
         raise TokenNotFound(f"no token matches {parsed.token_part.without_secrets()}; tokens found: {found}")
     spec, slot, token, info = match
     key = (spec.path, info.slot_id)

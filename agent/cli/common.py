@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from tokens.device import OpenToken
     from tokens.keys import DeviceKey
     from tokens.pins import PinSource
+    from tokens.tls import DeviceTlsKey
     from tokens.uri import Pkcs11Uri
 
 from agent.cli.main import UserFacingError
@@ -96,3 +97,37 @@ def open_private_key(args: argparse.Namespace, key: str) -> DeviceKey:
     token_uri = uri_text if key.lower().startswith("pkcs11:") else getattr(args, "token", None)
     token = open_token_from_args(args, token_uri)
     return find_private_key(token, parse_cli_uri(uri_text))
+
+
+def open_tls_key(args: argparse.Namespace, key: str) -> tuple[DeviceKey, DeviceTlsKey]:
+    """The key named on the command line, logged in, and the same key described for pkcs11-provider.
+
+    The PIN is read once (a prompt is never repeated) and used for both logins: python-pkcs11's here and
+    the provider's. The provider is given the token and the CKA_ID, which every key has (keys made by
+    NSS tools have no label).
+    """
+    from tokens.device import CKF_PROTECTED_AUTHENTICATION_PATH
+    from tokens.keys import find_private_key
+    from tokens.nssdb import NssDatabase
+    from tokens.pins import PROTECTED_AUTHENTICATION_PATH, PinSource, read_pin
+    from tokens.tls import DeviceTlsKey
+
+    uri = parse_cli_uri(key_uri(key))
+    token_uri = str(uri) if key.lower().startswith("pkcs11:") else getattr(args, "token", None)
+    token = open_token_from_args(args, token_uri, login=False)
+    pin: str | None = None
+    if token.needs_login and not token.logged_in:
+        protected = bool(token.info.flags & CKF_PROTECTED_AUTHENTICATION_PATH)
+        read = read_pin(pin_source(args), uri, token.label, protected)
+        pin = None if read is PROTECTED_AUTHENTICATION_PATH else str(read)
+    token.login(PinSource(value=pin, prompt=False), uri)
+    device_key = find_private_key(token, uri)
+    init_args = None
+    nssdb = getattr(args, "nssdb", None)
+    if nssdb is not None and "softokn" in token.info.module_path:
+        init_args = NssDatabase.open(nssdb).init_string().decode()
+    provider_uri = token.info.uri.with_(id=device_key.key_id, type="private")
+    tls_key = DeviceTlsKey(
+        module_path=token.info.module_path, key_uri=str(provider_uri), pin=pin, module_init_args=init_args
+    )
+    return device_key, tls_key
