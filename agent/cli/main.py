@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "agent.cli.token_cmds",
     "agent.cli.csr",
     "agent.cli.request",
+    "agent.cli.submit",
     "agent.cli.response",
     "agent.cli.tls_check",
 )
