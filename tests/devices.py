@@ -52,7 +52,14 @@ def make_softhsm_token(directory: Path, label: str, pin: str = "1234", so_pin: s
     pin_file = write_secret(directory / f"{label}.pin", pin)
     so_pin_file = write_secret(directory / f"{label}.so-pin", so_pin)
     subprocess.run(
-        ["bash", str(SETUP / "make-softhsm-token.sh"), str(directory), label, str(pin_file), str(so_pin_file)],
+        [
+            "bash",
+            str(SETUP / "make-softhsm-token.sh"),
+            str(directory),
+            label,
+            str(pin_file),
+            str(so_pin_file),
+        ],
         check=True,
         capture_output=True,
     )
