@@ -17,6 +17,7 @@ from collections.abc import Sequence
 COMMAND_MODULES = (
     "agent.cli.token_cmds",
     "agent.cli.csr",
+    "agent.cli.crmf",
     "agent.cli.request",
     "agent.cli.submit",
     "agent.cli.response",
