@@ -103,8 +103,10 @@ def _request_public_key(args: argparse.Namespace) -> Any:
 
     data = _read(args.csr, "the CSR")
     if args.csr_format == "crmf":
-        return crmf.load_crmf(data, verify=False)[0]["cert_req"]["cert_template"]["public_key"].untag()
-    return pkcs10.load_csr(data, verify=False)["certification_request_info"]["subject_pk_info"]
+        return crmf.load_crmf(data, check_signature=False)[0]["cert_req"]["cert_template"][
+            "public_key"
+        ].untag()
+    return pkcs10.load_csr(data, check_signature=False)["certification_request_info"]["subject_pk_info"]
 
 
 def _print_text(result: Any, chain_path: Path | None) -> None:

@@ -171,7 +171,7 @@ def add_control_and_resign(
     return asn1_crmf.CertReqMsg.load(rebuilt.dump())
 
 
-def load_crmf(data: bytes, *, verify: bool = True) -> asn1_crmf.CertReqMessages:
+def load_crmf(data: bytes, *, check_signature: bool = True) -> asn1_crmf.CertReqMessages:
     """Read CertReqMessages from DER or PEM; refuse non-DER and (by default) a bad signature POP."""
     try:
         messages = der.load_der(asn1_crmf.CertReqMessages, to_der(data, "CRMF request"), "CRMF request")
@@ -179,7 +179,7 @@ def load_crmf(data: bytes, *, verify: bool = True) -> asn1_crmf.CertReqMessages:
         raise InvalidCertificationRequest(f"cannot use the CRMF request: {exc}") from None
     if len(messages) == 0:
         raise InvalidCertificationRequest("the CRMF request holds no CertReqMsg")
-    if verify:
+    if check_signature:
         for message in messages:
             verify_pop(message)
     return messages

@@ -113,7 +113,7 @@ def add_attribute_and_resign(
     return sign_request_info(info, signer, hash_name)
 
 
-def load_csr(data: bytes, *, verify: bool = True) -> csr.CertificationRequest:
+def load_csr(data: bytes, *, check_signature: bool = True) -> csr.CertificationRequest:
     """Read a CSR from DER or PEM; refuse non-canonical DER and (by default) a bad signature.
 
     The Dogtag CA re-encodes a CSR and verifies its signature over the re-encoding, so a CSR that is
@@ -123,7 +123,7 @@ def load_csr(data: bytes, *, verify: bool = True) -> csr.CertificationRequest:
         request = der.load_der(csr.CertificationRequest, to_der(data, "CSR"), "CSR")
     except CMCError as exc:
         raise InvalidCertificationRequest(f"cannot use the CSR: {exc}") from None
-    if verify:
+    if check_signature:
         verify_csr(request)
     return request
 
