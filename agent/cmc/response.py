@@ -17,6 +17,7 @@ Success or failure comes from the CMCStatusInfoV2 controls, never from HTTP (Dog
 from __future__ import annotations
 
 import datetime
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -38,7 +39,7 @@ from agent.cmc.errors import (
     UntrustedSigner,
 )
 from agent.cmc.keyid import same_public_key
-from agent.cmc.pem import to_pem
+from agent.cmc.pem import to_der, to_pem
 
 SINGLE_VALUED = {"sender_nonce", "recipient_nonce", "transaction_id", "response_info", "data_return"}
 """Controls whose SET must hold exactly one value for the response to mean one thing."""
@@ -247,6 +248,19 @@ def read_response(
         raise MalformedMessage(f"the response cannot be interpreted: {type(exc).__name__}: {exc}") from None
 
 
+def _binary(data: bytes) -> bytes:
+    """DER as given; PEM or base-64 text decoded (Dogtag's ``CMCResponse -o`` writes PEM); an HTML page
+    (what a CA answers when a request never reached its CMC code) named as such."""
+    head = data.lstrip()[:256]
+    if head[:1] == b"<":
+        text = re.sub(rb"<[^>]*>", b" ", data[:4096]).decode("utf-8", "replace")
+        summary = " ".join(text.split())[:200]
+        raise MalformedMessage(f"the response is an HTML page, not a CMC response: {summary!r}")
+    if head.startswith(b"-----BEGIN") or (head and all(32 <= c < 127 or c in b"\r\n\t" for c in head)):
+        return to_der(data, "the response")
+    return data
+
+
 def _read(
     data: bytes,
     trusted: Sequence[x509.Certificate] | None,
@@ -256,7 +270,7 @@ def _read(
     require_signature: bool,
     at: datetime.datetime | None,
 ) -> CMCResponse:
-    content_info = signeddata.load_content_info(data, "the response")
+    content_info = signeddata.load_content_info(_binary(data), "the response")
     signed = signeddata.signed_data_of(content_info, "the response")
     certificates = signeddata.certificates_of(signed)
     encap = signed["encap_content_info"]

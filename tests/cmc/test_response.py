@@ -333,11 +333,27 @@ def test_signed_data_version_is_checked(ca: pki.Issued, issued: pki.Issued) -> N
             read_response(tampered, trusted=[ca.certificate])
 
 
-def test_pem_is_not_accepted_as_der(ca: pki.Issued, issued: pki.Issued) -> None:
+def test_pem_and_base64_read_like_der(ca: pki.Issued, issued: pki.Issued) -> None:
+    """Dogtag's ``CMCResponse -o`` hands users the whole response as PEM; it is checked the same way."""
+    import base64
+
     from agent.cmc.pem import to_pem
 
-    with pytest.raises(MalformedMessage):
-        read_response(to_pem(_success(ca, issued), "PKCS7").encode(), trusted=[ca.certificate])
+    der = _success(ca, issued)
+    expected = read_response(der, trusted=[ca.certificate]).to_json()
+    for text in (to_pem(der, "PKCS7").encode(), base64.encodebytes(der)):
+        assert read_response(text, trusted=[ca.certificate]).to_json() == expected
+    tampered = bytearray(der)
+    tampered[-5] ^= 1
+    with pytest.raises(CMCError):
+        read_response(to_pem(bytes(tampered), "PKCS7").encode(), trusted=[ca.certificate])
+
+
+def test_an_html_error_page_is_named(ca: pki.Issued) -> None:
+    page = b"<html><head><title>Error</title></head><body>The Certificate System has encountered an "
+    page += b"unrecoverable error.</body></html>"
+    with pytest.raises(MalformedMessage, match=r"an HTML page, not a CMC response: .*unrecoverable error"):
+        read_response(page, trusted=[ca.certificate])
 
 
 # --- fuzz ---------------------------------------------------------------------------------------------
