@@ -12,7 +12,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from tests.devices import SoftHSMToken, make_softhsm_token
-from tests.e2e.conftest import LocalCA, run
+from tests.e2e.conftest import DeviceAgent, LocalCA, run
 
 UID = "jdoe"
 
@@ -181,3 +181,46 @@ def test_user_revokes_with_the_signing_key(
     shown = json.loads(run("cmc-localca", "cert", "show", str(local_ca.directory), str(leaf.serial_number),
                            "--json").stdout)  # fmt: skip
     assert shown["status"].lower() == "revoked", shown
+
+
+def test_revocation_with_a_shared_secret_needs_no_key(
+    local_ca: LocalCA, hsm_agent: DeviceAgent, softhsm: SoftHSMToken, tmp_path: Path
+) -> None:
+    """A lost card: the user revokes with the revocation passphrase alone (an unsigned request)."""
+    pin = ("--pin-file", str(softhsm.pin_file))
+    key = run(
+        "cmc-agent", "token", "keygen", "--token", softhsm.uri, "--label", "lost-card", *pin
+    ).stdout.strip()
+    csr, request, response, chain = (tmp_path / n for n in ("r.csr", "r.bin", "resp.bin", "chain.pem"))
+    run("cmc-agent", "csr", "--key", key, "--subject", "CN=Lost Card", "-o", str(csr), *pin)
+    run("cmc-agent", "request", "--csr", str(csr), "--signer-key", hsm_agent.key_uri, "--signer-cert",
+        str(hsm_agent.cert), "-o", str(request), *hsm_agent.pin_args)  # fmt: skip
+    run("cmc-agent", "submit", str(request), "--url", local_ca.url(profile="caFullCMCUserCert"), "--ca-cert",
+        str(local_ca.ca_cert), "--key", hsm_agent.key_uri, "--cert", str(hsm_agent.cert), "-o", str(response),
+        *hsm_agent.pin_args)  # fmt: skip
+    code, _ = _read(local_ca, response, chain)
+    assert code == 0
+    leaf = x509.load_pem_x509_certificates(chain.read_bytes())[0]
+    secret = tmp_path / "revocation-secret"
+    secret.write_text("revoke me, please\n")
+    secret.chmod(0o600)
+    run("cmc-localca", "shared-token", "add", str(local_ca.directory), "--serial", str(leaf.serial_number),
+        "--secret-file", str(secret))  # fmt: skip
+
+    wrong = tmp_path / "wrong-secret"
+    wrong.write_text("not it\n")
+    for passphrase, expected in ((wrong, "failed"), (secret, "success")):
+        revoke, answer = tmp_path / "revoke.bin", tmp_path / "revoke-answer.bin"
+        run("cmc-agent", "request", "--revoke", str(leaf.serial_number), "--reason", "keyCompromise",
+            "--issuer", leaf.issuer.rfc4514_string(), "--secret-file", str(passphrase),
+            "-o", str(revoke))  # fmt: skip
+        run("cmc-agent", "submit", str(revoke), "--url", local_ca.url("profileSubmitUserSignedCMCFull"),
+            "--ca-cert", str(local_ca.ca_cert), "-o", str(answer))  # fmt: skip
+        _, result = _read(local_ca, answer)
+        (status,) = result["statuses"]  # type: ignore[misc]
+        assert status["status"] == expected, result
+        if expected == "failed":
+            assert status["fail_info"] == "badIdentity"
+    shown = json.loads(run("cmc-localca", "cert", "show", str(local_ca.directory), str(leaf.serial_number),
+                           "--json").stdout)  # fmt: skip
+    assert shown["status"].lower() == "revoked"
