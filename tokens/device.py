@@ -157,6 +157,8 @@ class OpenToken:
         self.found_by_search = found_by_search
         self._login_lock = threading.Lock()
         self._login_session: Any = None
+        self._pins: PinSource | None = None
+        self._login_uri: Pkcs11Uri | None = None
         self._local = threading.local()
         self._mechanisms: frozenset[Any] | None = None
 
@@ -181,6 +183,7 @@ class OpenToken:
         with self._login_lock:
             if self._login_session is not None:
                 return
+            self._pins, self._login_uri = pins, uri
             if self.info.flags & CKF_USER_PIN_LOCKED:
                 raise PinLocked(
                     f"the user PIN of token {self.label!r} is locked; the security officer must reset it"
@@ -203,6 +206,20 @@ class OpenToken:
                 self._login_session = self._open(None)
             except p11x.PKCS11Error as exc:
                 raise translate(exc, "logging in", self.label) from None
+
+    def context_pin(self) -> str:
+        """The PIN again, for a key that wants a login before every use (``CKA_ALWAYS_AUTHENTICATE``,
+        as PIV signature keys do). Read afresh from the same source each time, never kept."""
+        protected = bool(self.info.flags & CKF_PROTECTED_AUTHENTICATION_PATH)
+        pin = read_pin(self._pins or PinSource(), self._login_uri, self.label, protected)
+        if pin is PROTECTED_AUTHENTICATION_PATH:
+            from tokens.errors import MechanismNotSupported
+
+            raise MechanismNotSupported(
+                f"a key on {self.label!r} needs a login before each use, which the PIN pad path does not "
+                "offer here; give the PIN with --pin-file or --pin-env"
+            )
+        return str(pin)
 
     def _current_flags(self) -> int:
         """The token's flags now (the PIN counters change after the token was first listed)."""

@@ -150,6 +150,7 @@ class DeviceKey:
         self.label = label
         self._public_key_info = public_key_info
         self._local = threading.local()
+        self._always_authenticate: bool | None = None
         self._signing_specs: dict[tuple[str, bool], SigningSpec] = {}
 
     def __repr__(self) -> str:
@@ -184,6 +185,17 @@ class DeviceKey:
             self._local.key = key
         return key
 
+    def _context_pin(self) -> str | None:
+        """The PIN for a context-specific login, when this key demands one before each use."""
+        always = self._always_authenticate
+        if always is None:
+            try:
+                always = bool(self._private()[Attribute.ALWAYS_AUTHENTICATE])
+            except p11x.PKCS11Error:
+                always = False
+            self._always_authenticate = always
+        return self.token.context_pin() if always else None
+
     def signing_spec(self, hash_name: str, pss: bool) -> SigningSpec:
         spec = self._signing_specs.get((hash_name, pss))
         if spec is None:
@@ -200,8 +212,11 @@ class DeviceKey:
             payload = hashlib.new(spec.prehash, data).digest()
             if spec.digest_info:
                 payload = _DIGEST_INFO_PREFIX[spec.prehash] + payload
+        pin = self._context_pin()
         try:
-            signature = self._private().sign(payload, mechanism=spec.mechanism, mechanism_param=spec.param)
+            signature = self._private().sign(
+                payload, mechanism=spec.mechanism, mechanism_param=spec.param, pin=pin
+            )
         except p11x.PKCS11Error as exc:
             raise translate(exc, f"signing with {self.uri}", self.token.label) from None
         return encode_ecdsa_signature(signature) if spec.ecdsa_raw else bytes(signature)
@@ -222,8 +237,11 @@ class DeviceKey:
         cbc = Mechanism.AES_CBC_PAD if remove_padding else Mechanism.AES_CBC
         if cbc not in available:
             raise MechanismNotSupported(f"token {self.token.label!r} offers no CKM_{cbc.name}")
+        # No context-specific login here: it can only follow an operation's *Init, which C_UnwrapKey
+        # lacks. PIV key-management (decryption) keys do not demand one; signature keys do (see sign).
+        private = self._private()
         try:
-            session_key = self._private().unwrap_key(
+            session_key = private.unwrap_key(
                 ObjectClass.SECRET_KEY,
                 KeyType.AES,
                 encrypted_key,

@@ -250,3 +250,22 @@ def test_two_threads_sign_at_once_without_crash_or_serialisation(sh_rsa: DeviceK
         if a_start < b_end and b_start < a_end
     )
     assert overlapping > 50, f"only {overlapping} overlapping signature calls: the threads were serialised"
+
+
+def test_key_that_wants_a_login_before_each_use(sh_token: OpenToken) -> None:
+    """PIV signature keys carry CKA_ALWAYS_AUTHENTICATE; SoftHSM2 enforces it like a card does."""
+    from pkcs11 import Attribute, KeyType
+
+    label = fresh_label("piv")
+    sh_token.session().generate_keypair(
+        KeyType.RSA, 2048, label=label, id=os.urandom(8), store=True,
+        private_template={Attribute.ALWAYS_AUTHENTICATE: True, Attribute.SENSITIVE: True,
+                          Attribute.EXTRACTABLE: False, Attribute.DECRYPT: True, Attribute.UNWRAP: True},
+    )  # fmt: skip
+    key = find_private_key(sh_token, Pkcs11Uri(object=label))
+    verifier = public_key(key)
+    assert isinstance(verifier, rsa.RSAPublicKey)
+    for message in (b"first", b"second"):  # each signature gets its own context-specific login
+        verifier.verify(key.sign(message), message, padding.PKCS1v15(), hashes.SHA256())
+    encrypted_key, iv, ciphertext, challenge = _encrypted_challenge(key, "rsa-pkcs1v15")
+    assert key.decrypt_with_wrapped_key(encrypted_key, "rsa-pkcs1v15", iv, ciphertext) == challenge
