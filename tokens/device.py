@@ -37,6 +37,7 @@ CKF_PROTECTED_AUTHENTICATION_PATH = 0x100
 CKF_USER_PIN_FINAL_TRY = 0x20000
 CKF_USER_PIN_LOCKED = 0x40000
 CKF_LOGIN_REQUIRED = 0x4
+CKF_TOKEN_INITIALIZED = 0x400
 
 
 def translate(exc: Exception, what: str, token_label: str = "") -> TokenError:
@@ -67,6 +68,11 @@ class TokenInfo:
     model: str
     serial: str
     flags: int
+
+    @property
+    def initialized(self) -> bool:
+        """False for an empty slot such as SoftHSM2's spare one: ``softhsm2-util --init-token`` it first."""
+        return bool(self.flags & CKF_TOKEN_INITIALIZED)
 
     @property
     def uri(self) -> Pkcs11Uri:

@@ -90,11 +90,14 @@ def run_list(args: argparse.Namespace) -> int:
             "model": i.model,
             "serial": i.serial,
             "uri": str(i.uri),
+            "initialized": i.initialized,
         }
         for i in infos
     ]
     lines = [
-        f"{r['uri']}\n    module {r['module']}, slot {r['slot']} ({r['slot_description']})" for r in rows
+        f"{r['uri']}\n    module {r['module']}, slot {r['slot']} ({r['slot_description']})"
+        + ("" if r["initialized"] else ", not initialized")
+        for r in rows
     ]
     _emit(args, rows, lines or ["no tokens found"])
     return 0

@@ -75,6 +75,8 @@ def test_token_list_shows_the_token_and_its_module(softhsm: SoftHSMToken) -> Non
     assert softhsm.label in labels
     assert labels[softhsm.label]["uri"].startswith("pkcs11:")
     assert "libsofthsm2.so" in labels[softhsm.label]["module"]
+    assert labels[softhsm.label]["initialized"] is True
+    assert labels[""]["initialized"] is False, "SoftHSM2's spare slot is listed as not initialized"
 
 
 def test_search_says_which_module_was_used(softhsm: SoftHSMToken) -> None:
