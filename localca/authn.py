@@ -82,15 +82,18 @@ def agent_description(certificate: asn1_x509.Certificate) -> str:
 
 
 def decode_structure(pki_data: cmc.PKIData) -> None:
-    """Decode what JSS's PKIData template decodes: the requests fully, controls down to their type.
+    """Decode what JSS's PKIData template decodes: the requests fully, controls down to their type and
+    the SET that holds their values.
 
-    Control values stay undecoded (JSS keeps them as ANY) until a step reads them, so a bad value fails
-    where Dogtag would fail, not here.
+    The values themselves stay undecoded (JSS keeps them as ANY) until a step reads them, so a bad value
+    fails where Dogtag would fail, not here; a control whose values are not a SET fails here, as in JSS,
+    and not after a certificate has been issued.
     """
     pki_data["req_sequence"].native  # noqa: B018
     for control in pki_data["control_sequence"]:
         control["body_part_id"].native  # noqa: B018
         control["attr_type"].native  # noqa: B018
+        control["attr_values"]  # parses the SET's tag and length, not its elements
     pki_data["other_msg_sequence"].native  # noqa: B018
 
 

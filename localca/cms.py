@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 from agent.cmc import pkiresponse
+from agent.cmc.der import encode_tlv
 from agent.cmc.signeddata import sign_content
 from agent.keyops import HashName, SoftwareKey, hash_algorithm
 
@@ -42,14 +43,6 @@ def digest_name(algorithm: algos.DigestAlgorithm) -> str:
     if name not in SUPPORTED_DIGESTS:
         raise CMSCheckFailed(f"unsupported digest algorithm {algorithm['algorithm'].dotted}")
     return str(name)
-
-
-def _der_tlv(tag: int, contents: bytes) -> bytes:
-    length = len(contents)
-    if length < 0x80:
-        return bytes([tag, length]) + contents
-    encoded = length.to_bytes((length.bit_length() + 7) // 8, "big")
-    return bytes([tag, 0x80 | len(encoded)]) + encoded + contents
 
 
 def content_digest(
@@ -103,7 +96,7 @@ def verify_signer_info(
     try:
         if isinstance(public_key, rsa.RSAPublicKey):
             recovered = public_key.recover_data_from_signature(signature, padding.PKCS1v15(), None)
-            digest_info = _der_tlv(
+            digest_info = encode_tlv(
                 0x30,
                 signer_info["digest_algorithm"].dump()
                 + core.OctetString(hashlib.new(hash_name, signed_bytes).digest()).dump(),

@@ -70,11 +70,15 @@ def get_cert(ca: CertificateAuthority, control: cmc.TaggedAttribute) -> asn1_x50
 def _query_pending(
     ca: CertificateAuthority, control: cmc.TaggedAttribute, controls: ResponseControls
 ) -> None:
-    """Each value read as an INTEGER whose bytes are an ASCII decimal request id (Dogtag's bug kept)."""
+    """Each value read as an INTEGER whose bytes are an ASCII decimal request id (Dogtag's bug kept).
+
+    RFC 5272 types the values as OCTET STRINGs, and so does the control's ASN.1 type; Dogtag decodes
+    INTEGERs, so the values are taken from the SET undecoded.
+    """
     pending: list[int] = []
     approved: list[int] = []
     rejected: list[int] = []
-    for value in control["attr_values"]:
+    for value in cmc.SetOfAny.load(control["attr_values"].dump()):
         try:
             integer = core.Integer.load(value.dump())
             raw = integer.contents

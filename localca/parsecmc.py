@@ -18,6 +18,7 @@ from localca.authn import CMC_AUTH, AuthToken, decode_structure
 from localca.authority import CertificateAuthority
 from localca.failures import CMCFailure
 from localca.identity import (
+    SharedSecret,
     SharedSecretUnavailable,
     lookup_shared_secret,
     verify_identity_proof_v2,
@@ -131,6 +132,15 @@ class CMCParser:
         parsed.requests = list(requests)
         return parsed
 
+    def _shared_secret(self, identification: str) -> SharedSecret:
+        """SharedSecret.getSharedToken: the secret of the entry with ``uid=<identification>``."""
+        return lookup_shared_secret(
+            identification,
+            config=self.ca.config,
+            store=self.ca.store,
+            protection_key=self.ca.issuance_protection_rsa_key,
+        )
+
     # -- steps -------------------------------------------------------------------------------------
 
     @staticmethod
@@ -177,12 +187,7 @@ class CMCParser:
         if token is None:
             return False  # Dogtag records the result in the auth token; without one it throws
         try:
-            secret = lookup_shared_secret(
-                identification,
-                config=self.ca.config,
-                store=self.ca.store,
-                protection_key=self.ca.issuance_protection_rsa_key,
-            )
+            secret = self._shared_secret(identification)
         except SharedSecretUnavailable:
             return False
         token.cert_subject = secret.entry_dn  # getSharedToken sets TOKEN_CERT_SUBJECT before decrypting
@@ -213,7 +218,7 @@ class CMCParser:
         except (ValueError, TypeError, KeyError):
             raise CMCFailure(INTERNAL_CA_ERROR, INVALID_REQUEST) from None
         request_id = int.from_bytes(request_id_bytes, "big", signed=True) if request_id_bytes else 0
-        record = self.ca.store.get_request(request_id) if 0 < request_id < 2**63 else None
+        record = self.ca.store.get_request(request_id)
         if record is None:
             raise CMCFailure(INTERNAL_CA_ERROR, INVALID_REQUEST)
         try:
@@ -253,12 +258,7 @@ class CMCParser:
         if token is None:
             return generic
         try:
-            secret = lookup_shared_secret(
-                identification,
-                config=self.ca.config,
-                store=self.ca.store,
-                protection_key=self.ca.issuance_protection_rsa_key,
-            ).secret
+            secret = self._shared_secret(identification).secret
         except SharedSecretUnavailable:
             return generic
         if tagged.name == "tcr":

@@ -35,6 +35,7 @@ from asn1crypto import keys as asn1_keys
 from asn1crypto import x509 as asn1_x509
 
 from agent.cmc.asn1 import cmc, crmf
+from agent.cmc.pkiresponse import request_id_bytes
 from localca.asn1util import is_absent
 from localca.authn import CMC_AUTH, CMC_USER_SIGNED_AUTH, Authenticator, AuthToken
 from localca.authority import CertificateAuthority
@@ -169,12 +170,6 @@ def facts_from_ext(ext: dict[str, Any], public_key_info: asn1_keys.PublicKeyInfo
         authenticated_name=ext.get("authenticatedName"),
         shared_token_subject=ext.get("sharedTokenAuthenticatedCertSubject"),
     )
-
-
-def _request_id_bytes(request_id: int) -> bytes:
-    """Java BigInteger.toByteArray: minimal big-endian two's complement."""
-    length = request_id.bit_length() // 8 + 1
-    return request_id.to_bytes(length, "big", signed=True)
 
 
 class CMCService:
@@ -492,7 +487,7 @@ class CMCService:
         controls.add_status(
             POP_REQUIRED, [item.body_part_id for item in pending], fail_info=FAIL_POP_REQUIRED
         )
-        controls.add("response_info", [_request_id_bytes(pending[0].record_id)])
+        controls.add("response_info", [request_id_bytes(pending[0].record_id)])
         if failed:
             controls.add_status(FAILED, failed, fail_info=BAD_REQUEST)
         add_echo_and_control_answers(self.ca, parsed, token, controls, [])

@@ -20,22 +20,18 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from asn1crypto import algos, cms, core, csr
+from asn1crypto import core, csr
 from asn1crypto import keys as asn1_keys
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
+from agent.cmc import pkiresponse
 from agent.cmc.asn1 import cmc, crmf
 from agent.cmc.errors import SignatureInvalid
 from agent.cmc.verify import verify_signature
 from agent.keyops import rsa_transport_padding
 from localca.asn1util import is_absent
-
-CHALLENGE_BYTES = 64
-AES_128_CBC_OID = "2.16.840.1.101.3.4.1.2"
-DUMMY_ENVELOPE_IV = b"\x01" * 16
-UNUSED_ISSUER = "CN=unUsedIssuerName"
 
 
 class PopCheckFailed(Exception):
@@ -125,7 +121,7 @@ def make_challenge(
         raise ChallengeSetupFailed(f"Unable to generate POP challenge: {exc}") from None
     if not isinstance(public_key, rsa.RSAPublicKey):
         raise ChallengeSetupFailed("Unable to generate POP challenge: the request key is not RSA")
-    challenge = os.urandom(CHALLENGE_BYTES)
+    challenge = os.urandom(pkiresponse.CHALLENGE_BYTES)
     session_key = os.urandom(16)
     iv = os.urandom(16)
     encryptor = Cipher(algorithms.AES(session_key), modes.CBC(iv)).encryptor()
@@ -139,61 +135,14 @@ def make_challenge(
     }
 
 
-def _placeholder_issuer() -> Any:
-    from localca.names import name_from_dn_string
-
-    return name_from_dn_string(UNUSED_ISSUER)
-
-
 def build_encrypted_pop(fields: dict[str, str], cert_request_der: bytes) -> cmc.EncryptedPOP:
     """constructEncryptedPop: the control value of §5.3, from the stored fields."""
-    enveloped = cms.EnvelopedData(
-        {
-            "version": "v0",
-            "recipient_infos": [
-                cms.RecipientInfo(
-                    name="ktri",
-                    value=cms.KeyTransRecipientInfo(
-                        {
-                            "version": "v0",
-                            "rid": cms.RecipientIdentifier(
-                                name="issuer_and_serial_number",
-                                value=cms.IssuerAndSerialNumber(
-                                    {"issuer": _placeholder_issuer(), "serial_number": 0}
-                                ),
-                            ),
-                            "key_encryption_algorithm": {
-                                "algorithm": "rsaes_pkcs1v15",
-                                "parameters": core.Null(),
-                            },
-                            "encrypted_key": _unb64(fields["pop_userPubEncryptedSession"]),
-                        }
-                    ),
-                )
-            ],
-            "encrypted_content_info": {
-                "content_type": "data",
-                "content_encryption_algorithm": {
-                    "algorithm": "aes128_cbc",
-                    "parameters": core.OctetString(DUMMY_ENVELOPE_IV),
-                },
-                "encrypted_content": _unb64(fields["pop_encryptedData"]),
-            },
-        }
-    )
-    return cmc.EncryptedPOP(
-        {
-            "request": cmc.TaggedRequest.load(cert_request_der),
-            "cms": cms.ContentInfo({"content_type": "enveloped_data", "content": enveloped}),
-            "the_pop_alg_id": algos.EncryptionAlgorithm(
-                {
-                    "algorithm": "aes128_cbc",
-                    "parameters": core.OctetString(_unb64(fields["pop_encryptedDataIV"])),
-                }
-            ),
-            "witness_alg_id": cmc.HashAlgorithmIdentifier({"algorithm": "sha256"}),
-            "witness": _unb64(fields["pop_witness"]),
-        }
+    return pkiresponse.assemble_encrypted_pop(
+        cert_request_der,
+        encrypted_session_key=_unb64(fields["pop_userPubEncryptedSession"]),
+        encrypted_challenge=_unb64(fields["pop_encryptedData"]),
+        iv=_unb64(fields["pop_encryptedDataIV"]),
+        witness_value=_unb64(fields["pop_witness"]),
     )
 
 

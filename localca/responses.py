@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from asn1crypto import core
 from asn1crypto import x509 as asn1_x509
 
+from agent.cmc import pkiresponse
 from agent.cmc.asn1 import cmc
 from agent.keyops import SoftwareKey
 from localca.cms import certs_only, signed_response
@@ -41,24 +42,6 @@ TRY_LATER = 12
 AUTH_DATA_FAIL = 13
 
 
-def status_info_v2(
-    status: int,
-    body_list: Iterable[int],
-    *,
-    status_string: str | None = None,
-    fail_info: int | None = None,
-) -> cmc.CMCStatusInfoV2:
-    value: dict[str, object] = {
-        "cmc_status": status,
-        "body_list": [cmc.BodyPartReference(name="body_part_id", value=int(part)) for part in body_list],
-    }
-    if status_string is not None:
-        value["status_string"] = status_string
-    if fail_info is not None:
-        value["other_info"] = cmc.OtherStatusInfo(name="fail_info", value=fail_info)
-    return cmc.CMCStatusInfoV2(value)
-
-
 class ResponseControls:
     """The controlSequence of a PKIResponse under construction."""
 
@@ -82,15 +65,13 @@ class ResponseControls:
         status_string: str | None = None,
         fail_info: int | None = None,
     ) -> int:
-        return self.add(
-            "status_info_v2",
-            [status_info_v2(status, body_list, status_string=status_string, fail_info=fail_info)],
+        value = pkiresponse.status_info_v2(
+            status, list(body_list), status_string=status_string, fail_info=fail_info
         )
+        return self.add("status_info_v2", [value])
 
     def pki_response(self) -> cmc.PKIResponse:
-        return cmc.PKIResponse(
-            {"control_sequence": self.controls, "cms_sequence": [], "other_msg_sequence": []}
-        )
+        return pkiresponse.pki_response(self.controls)
 
 
 class ResponseSigner:

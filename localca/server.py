@@ -155,9 +155,11 @@ class CARequestHandler(BaseHTTPRequestHandler):
             answer = self.server.service.submit(endpoint, profile_id, body, self._client_certificate())
             self._send_answer(answer)
             return
-        # Anything else: drain a body the client may have sent, then answer the extra endpoints.
-        if self.command in ("POST", "PUT"):
-            self._read_body()
+        # Anything else: drain a body the client may have sent, then answer the extra endpoints. A body
+        # that cannot be drained (chunked, or too long) would be read as the next request: close instead.
+        if self.headers.get("Content-Length") is not None or self.headers.get("Transfer-Encoding"):
+            if self._read_body() is None:
+                self.close_connection = True
         if parts.path == "/ca/ee/ca/getCRL":
             self._send(self.server.ca.crl().dump(), "application/pkix-crl")
         elif parts.path == "/ca/ee/ca/getCACert":

@@ -287,6 +287,9 @@ class Store:
             )
 
     def get_request(self, request_id: int) -> RequestRecord | None:
+        """The request, or None; an id that no SQLite key can hold (a client's, say) names none."""
+        if not 0 < request_id < 2**63:
+            return None
         row = self._connection().execute("SELECT * FROM requests WHERE id = ?", (request_id,)).fetchone()
         return None if row is None else _request_from_row(row)
 
@@ -327,6 +330,7 @@ class Store:
             )
 
     def get_certificate(self, serial: int) -> CertRecord | None:
+        """The certificate record, or None; a serial that no SQLite key can hold names none."""
         if not 0 <= serial < 2**63:
             return None
         row = self._connection().execute("SELECT * FROM certs WHERE serial = ?", (serial,)).fetchone()

@@ -158,6 +158,8 @@ def _read_secret(path: Path | None) -> bytes:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
         raise UserFacingError(f"cannot read the secret file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise UserFacingError(f"the secret file {path} is not UTF-8 text") from None
     if not lines or not lines[0]:
         raise UserFacingError(f"the secret file {path} is empty")
     return lines[0].encode("utf-8")

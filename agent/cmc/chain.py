@@ -19,6 +19,9 @@ from cryptography.exceptions import InvalidSignature
 from agent.cmc.errors import UntrustedSigner
 
 MAX_PATH_LENGTH = 10
+CLOCK_SKEW = datetime.timedelta(minutes=5)
+"""How far before its notBefore a certificate is accepted. A CA sets notBefore to its own "now" (Dogtag
+does), so a freshly issued certificate would otherwise be refused by any client whose clock is behind."""
 
 
 @lru_cache(maxsize=256)
@@ -60,16 +63,27 @@ def is_self_issued(certificate: x509.Certificate) -> bool:
     return same_name(certificate.issuer, certificate.subject)
 
 
-def _is_ca(certificate: x509.Certificate) -> bool:
+def is_ca_certificate(certificate: x509.Certificate) -> bool:
+    """The certificate says it belongs to a CA: basicConstraints with cA TRUE."""
     constraints = certificate.basic_constraints_value
-    if constraints is None:
-        return certificate["tbs_certificate"]["version"].native == "v1"
-    return bool(constraints["ca"].native)
+    return constraints is not None and bool(constraints["ca"].native)
+
+
+def _may_issue(certificate: x509.Certificate) -> bool:
+    """May sign certificates (RFC 5280 §6.1.4 (k), (n)): a CA certificate, or a version 1 certificate
+    (which cannot say), whose key usage, if any, includes keyCertSign."""
+    if certificate.basic_constraints_value is None:
+        if certificate["tbs_certificate"]["version"].native != "v1":
+            return False
+    elif not is_ca_certificate(certificate):
+        return False
+    usage = certificate.key_usage_value
+    return usage is None or "key_cert_sign" in usage.native
 
 
 def _valid_at(certificate: x509.Certificate, when: datetime.datetime) -> bool:
     validity = certificate["tbs_certificate"]["validity"]
-    return bool(validity["not_before"].native <= when <= validity["not_after"].native)
+    return bool(validity["not_before"].native - CLOCK_SKEW <= when <= validity["not_after"].native)
 
 
 def path_to_trust(
@@ -81,9 +95,9 @@ def path_to_trust(
 ) -> list[x509.Certificate]:
     """A path from ``leaf`` to one of ``trusted`` (both ends included), or :class:`UntrustedSigner`.
 
-    Each certificate must be valid at ``at`` (default: now), each issuer must be a CA, and each
-    signature must verify. Trust anchors are certificates the caller gave; being self-signed earns
-    nothing.
+    Each certificate must be valid at ``at`` (default: now, give or take :data:`CLOCK_SKEW`), each
+    issuer must be a CA allowed to sign certificates, and each signature must verify. Trust anchors are
+    certificates the caller gave; being self-signed earns nothing.
     """
     when = at or datetime.datetime.now(datetime.UTC)
     trusted_der = {certificate.dump() for certificate in trusted}
@@ -104,8 +118,10 @@ def path_to_trust(
                 f"no trusted CA certificate issued {current.subject.human_friendly!r} "
                 f"(issuer {current.issuer.human_friendly!r})"
             )
-        if not _is_ca(issuer):
-            raise UntrustedSigner(f"{issuer.subject.human_friendly!r} is not a CA certificate")
+        if not _may_issue(issuer):
+            raise UntrustedSigner(
+                f"{issuer.subject.human_friendly!r} is not a CA certificate that may sign certificates"
+            )
         pool = [c for c in pool if c.dump() != issuer.dump()]
         path.append(issuer)
         current = issuer

@@ -5,13 +5,17 @@ AES-128-CBC, no padding, under a session key wrapped to the request's RSA key; t
 a dummy IV, the **real IV is in thePOPAlgID**; the witness is SHA-256(challenge). The unwrap and the
 decryption both run on the device (:class:`agent.keyops.ChallengeDecrypter`); only the challenge, which
 is meant for us, comes back.
+
+The challenge is answered only for a request of the key that decrypts it: a response (or a user's
+mix-up of files) that challenges another key's request must not get a proof of possession made with
+ours.
 """
 
 from __future__ import annotations
 
 import hmac
 
-from asn1crypto import algos, cms
+from asn1crypto import algos, cms, keys
 
 from agent.cmc import witness
 from agent.cmc.asn1 import cmc
@@ -19,8 +23,10 @@ from agent.cmc.errors import (
     ChallengeDecryptionFailed,
     ChallengeWitnessMismatch,
     CMCError,
+    KeyMismatch,
     MalformedMessage,
 )
+from agent.cmc.keyid import same_public_key
 from agent.keyops import ChallengeDecrypter, KeyTransport
 
 _AES_CBC = {"aes128_cbc", "aes192_cbc", "aes256_cbc"}
@@ -29,8 +35,13 @@ _AES_CBC = {"aes128_cbc", "aes192_cbc", "aes256_cbc"}
 def recover_challenge(
     encrypted_pop: cmc.EncryptedPOP, decrypter: ChallengeDecrypter, transport: KeyTransport
 ) -> bytes:
-    """Decrypt the challenge and check it against the CA's witness; return the challenge bytes."""
+    """Decrypt the challenge and check it against the CA's witness; return the challenge bytes.
+
+    When ``decrypter`` tells its public key (device and software keys do), the challenged request must
+    be for that key: :class:`~agent.cmc.errors.KeyMismatch` otherwise, before anything is decrypted.
+    """
     try:
+        _check_request_key(encrypted_pop["request"], getattr(decrypter, "public_key_info", None))
         encrypted_key, iv, ciphertext, padded = _parts(encrypted_pop)
     except CMCError:
         raise
@@ -58,6 +69,20 @@ def recover_challenge(
             "(OAEP or PKCS#1 v1.5) probably differs from the CA's, or this is not the request key"
         )
     return challenge
+
+
+def _check_request_key(request: cmc.TaggedRequest, decrypter_key: object) -> None:
+    if request.name == "tcr":
+        requested = request.chosen["certification_request"]["certification_request_info"]["subject_pk_info"]
+    elif request.name == "crm":
+        requested = request.chosen["cert_req"]["cert_template"]["public_key"]
+    else:
+        raise MalformedMessage("the EncryptedPOP challenges a request that is neither a CSR nor a CRMF")
+    if isinstance(decrypter_key, keys.PublicKeyInfo) and not same_public_key(requested, decrypter_key):
+        raise KeyMismatch(
+            "the EncryptedPOP challenges a request for another key than the one given to answer it; "
+            "check the request key, and that this response answers the request made with it"
+        )
 
 
 def _parts(encrypted_pop: cmc.EncryptedPOP) -> tuple[bytes, bytes, bytes, bool]:

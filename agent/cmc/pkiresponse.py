@@ -25,6 +25,8 @@ from agent.keyops import HashName, KeyTransport, Signer, random_bytes, rsa_trans
 CHALLENGE_BYTES = 64
 DUMMY_ENVELOPE_IV = b"\x01" * 16
 """Dogtag puts this fixed IV in the EnvelopedData; the real one travels in thePOPAlgID."""
+UNUSED_ISSUER_NAME = "CN=unUsedIssuerName"
+"""Dogtag's placeholder for the EncryptedPOP recipient (it names no certificate)."""
 
 
 def control(body_part_id: int, attr_type: str, *values: core.Asn1Value) -> cmc.TaggedAttribute:
@@ -34,7 +36,7 @@ def control(body_part_id: int, attr_type: str, *values: core.Asn1Value) -> cmc.T
 
 
 def status_info_v2(
-    status: str,
+    status: str | int,
     body_list: Sequence[int | Sequence[int]],
     *,
     fail_info: str | int | None = None,
@@ -42,7 +44,8 @@ def status_info_v2(
     pend_token: bytes | None = None,
     pend_time: datetime.datetime | None = None,
 ) -> cmc.CMCStatusInfoV2:
-    """A CMCStatusInfoV2; body parts are IDs or paths (sequences of IDs)."""
+    """A CMCStatusInfoV2; body parts are IDs or paths (sequences of IDs). ``status`` and ``fail_info`` are
+    names (``failed``, ``bad_request``) or their numbers."""
     references = [
         cmc.BodyPartReference("body_part_path", list(item))
         if isinstance(item, Sequence)
@@ -118,15 +121,41 @@ def encrypted_pop(
     iv = random_bytes(16)
     encryptor = Cipher(algorithms.AES(session_key), modes.CBC(iv)).encryptor()
     ciphertext = encryptor.update(challenge) + encryptor.finalize()
+    value = assemble_encrypted_pop(
+        tagged_request.dump(),
+        encrypted_session_key=public_key.encrypt(session_key, rsa_transport_padding(transport)),
+        encrypted_challenge=ciphertext,
+        iv=iv,
+        witness_value=witness.challenge_witness(challenge),
+    )
+    return value, challenge
+
+
+def assemble_encrypted_pop(
+    tagged_request_der: bytes,
+    *,
+    encrypted_session_key: bytes,
+    encrypted_challenge: bytes,
+    iv: bytes,
+    witness_value: bytes,
+) -> cmc.EncryptedPOP:
+    """The EncryptedPOP control value from its encrypted parts, laid out as Dogtag's
+    ``constructEncryptedPop`` writes it: a placeholder recipient (``CN=unUsedIssuerName``, serial 0) named
+    ``rsaEncryption`` whatever the padding, the dummy IV in the EnvelopedData, the real ``iv`` in
+    thePOPAlgID, witnessAlgID SHA-256 without parameters.
+
+    Separate from :func:`encrypted_pop` because a CA that keeps only the encrypted parts between the two
+    trips (as Dogtag and the local CA do) rebuilds the value from them.
+    """
     recipient = cms.KeyTransRecipientInfo(
         {
             "version": "v0",
             "rid": cms.RecipientIdentifier(
                 "issuer_and_serial_number",
-                {"issuer": names.parse_dn("CN=unUsedIssuerName"), "serial_number": 0},
+                {"issuer": names.parse_dn(UNUSED_ISSUER_NAME), "serial_number": 0},
             ),
             "key_encryption_algorithm": {"algorithm": "rsaes_pkcs1v15", "parameters": core.Null()},
-            "encrypted_key": public_key.encrypt(session_key, rsa_transport_padding(transport)),
+            "encrypted_key": encrypted_session_key,
         }
     )
     enveloped = cms.EnvelopedData(
@@ -139,22 +168,21 @@ def encrypted_pop(
                     "algorithm": "aes128_cbc",
                     "parameters": core.OctetString(DUMMY_ENVELOPE_IV),
                 },
-                "encrypted_content": ciphertext,
+                "encrypted_content": encrypted_challenge,
             },
         }
     )
-    value = cmc.EncryptedPOP(
+    return cmc.EncryptedPOP(
         {
-            "request": cmc.TaggedRequest.load(tagged_request.dump()),
+            "request": cmc.TaggedRequest.load(tagged_request_der),
             "cms": {"content_type": "enveloped_data", "content": enveloped},
             "the_pop_alg_id": algos.EncryptionAlgorithm(
                 {"algorithm": "aes128_cbc", "parameters": core.OctetString(iv)}
             ),
             "witness_alg_id": cmc_algorithms.bare_hash_algorithm("sha256"),
-            "witness": witness.challenge_witness(challenge),
+            "witness": witness_value,
         }
     )
-    return value, challenge
 
 
 def request_id_bytes(request_id: int) -> bytes:

@@ -3,13 +3,16 @@
 What is checked, in order, each failure with its own :class:`~agent.cmc.errors.CMCError`:
 
 1. The bytes are one canonical DER ContentInfo holding a SignedData (:mod:`agent.cmc.der`).
-2. Full PKI Response: eContentType id-cct-PKIResponse; the single signer verifies and its certificate
-   chains to a CA certificate the caller trusts. Simple PKI Response (certificates only, no signer):
-   there is no signature to check, so the issued certificate itself must chain to a trusted CA, and the
-   result says the message was unsigned.
-3. The PKIResponse is canonical DER; every control is one we understand (CMC has no ignorable controls);
-   single-valued controls carry one value.
-4. When the caller gives the senderNonce / transactionId it sent, the response must echo them.
+2. Full PKI Response: eContentType id-cct-PKIResponse; the single signer verifies, and its certificate
+   is a CA certificate that is, or chains to, a CA certificate the caller trusts (an end entity of the
+   same CA chains to it too, but does not speak for it). Simple PKI Response (certificates only, no
+   signer): there is no signature to check, so the issued certificate itself must chain to a trusted CA,
+   and the result says the message was unsigned.
+3. The certificates travel outside the signature: each must chain to a trusted CA, or be the
+   self-signed root above one; at most :data:`MAX_CERTIFICATES` of them.
+4. The PKIResponse is canonical DER; every control is one this reader interprets (CMC has no ignorable
+   controls); single-valued controls carry one value; integers handed out are in range.
+5. When the caller gives the senderNonce / transactionId it sent, the response must echo them.
 
 Success or failure comes from the CMCStatusInfoV2 controls, never from HTTP (Dogtag answers 200 to all).
 """
@@ -43,6 +46,17 @@ from agent.cmc.pem import to_der, to_pem
 
 SINGLE_VALUED = {"sender_nonce", "recipient_nonce", "transaction_id", "response_info", "data_return"}
 """Controls whose SET must hold exactly one value for the response to mean one thing."""
+INTERPRETED = SINGLE_VALUED | {"status_info_v2", "status_info", "encrypted_pop"}
+"""The controls this reader acts on, which are all a Dogtag CA sends (``dogtag-cmc-server.md`` §6).
+Any other control, even one of RFC 5272's, would change the meaning of the response unseen."""
+MAX_CERTIFICATES = 32
+"""A response carries the issued certificate and the CA chain. Checking paths compares certificates
+pairwise, so an unbounded set would let a hostile response cost minutes of signature checks."""
+MAX_BODY_PART_ID = 0xFFFFFFFF
+"""RFC 5272: ``BodyPartID ::= INTEGER (0..4294967295)``."""
+MAX_INTEGER_BITS = 4096
+"""transactionId and the responseInfo request id; far above any real one, and still printable (Python
+refuses to turn integers of 4300 digits or more into text)."""
 
 RFC_NAMES = {
     "no_support": "noSupport",
@@ -273,6 +287,10 @@ def _read(
     content_info = signeddata.load_content_info(_binary(data), "the response")
     signed = signeddata.signed_data_of(content_info, "the response")
     certificates = signeddata.certificates_of(signed)
+    if len(certificates) > MAX_CERTIFICATES:
+        raise MalformedMessage(
+            f"the response carries {len(certificates)} certificates; more than {MAX_CERTIFICATES} are refused"
+        )
     encap = signed["encap_content_info"]
 
     if len(signed["signer_infos"]) == 0:
@@ -307,20 +325,28 @@ def _read(
             at=at,
             what="the response",
         )
+        _check_signer_is_a_ca(verified.signer_certificate, trusted)
         check = SignatureCheck(
-            True, "signed by a certificate that chains to a trusted CA", _subject(verified.signer_certificate)
+            True,
+            "signed by a CA certificate that chains to a trusted CA",
+            _subject(verified.signer_certificate),
         )
     body = der.load_der(cmc.PKIResponse, verified.content, "the PKIResponse")
     result = _interpret(body)
 
     if expected_recipient_nonce is not None and result["recipient_nonce"] != expected_recipient_nonce:
         raise NonceMismatch(
-            "the response does not echo our senderNonce"
-            if result["recipient_nonce"] is None
-            else "the response's recipientNonce is not the senderNonce we sent"
+            (
+                "the response does not echo our senderNonce"
+                if result["recipient_nonce"] is None
+                else "the response's recipientNonce is not the senderNonce we sent"
+            )
+            + _what_it_says(result["statuses"])
         )
     if expected_transaction_id is not None and result["transaction_id"] != expected_transaction_id:
-        raise TransactionIdMismatch("the response's transactionId is not the one we sent")
+        raise TransactionIdMismatch(
+            "the response's transactionId is not the one we sent" + _what_it_says(result["statuses"])
+        )
 
     succeeded = bool(result["statuses"]) and all(s.succeeded for s in result["statuses"])
     issued = _issued_certificate(
@@ -336,6 +362,24 @@ def _read(
         chain=tuple(chain.order_chain(issued, certificates)) if issued is not None else (),
         **result,
     )
+
+
+def _check_signer_is_a_ca(signer: x509.Certificate | None, trusted: Sequence[x509.Certificate]) -> None:
+    """Every certificate the CA issued chains to it, end entities included; a response is the CA's word
+    only when signed by the CA: a trusted certificate itself, or a CA certificate below one."""
+    if signer is None or any(signer.dump() == anchor.dump() for anchor in trusted):
+        return
+    if not chain.is_ca_certificate(signer):
+        raise UntrustedSigner(
+            f"the response is signed by {signer.subject.human_friendly!r}, which is not a CA certificate; "
+            "only the CA may sign its responses"
+        )
+
+
+def _what_it_says(statuses: Sequence[BodyPartStatus]) -> str:
+    """The CA's verdict, for an error that refuses the response (a Dogtag failure echoes no nonce)."""
+    failures = [status.describe() for status in statuses if not status.succeeded]
+    return f"; it reports: {'; '.join(failures)}" if failures else ""
 
 
 def _simple(
@@ -371,31 +415,29 @@ def _check_all_certificates(
     trusted: Sequence[x509.Certificate],
     at: datetime.datetime | None,
 ) -> None:
-    """Every certificate must chain to a trusted CA, or be an issuer above a trusted CA (a root sent
-    along with an intermediate we trust). Anything else was not sent by our CA, or was altered."""
-    above_trust: set[bytes] = set()
-    for anchor in trusted:
-        current = anchor
-        for _ in range(chain.MAX_PATH_LENGTH):
-            if chain.is_self_issued(current):
-                break  # a root: nothing is above it
-            issuer = next(
-                (
-                    c
-                    for c in certificates
-                    if c.dump() not in above_trust
-                    and c.dump() != current.dump()
-                    and chain.is_issued_by(current, c)
-                ),
-                None,
-            )
-            if issuer is None or (chain.is_self_issued(issuer) and not chain.is_issued_by(issuer, issuer)):
-                break
-            above_trust.add(issuer.dump())
-            current = issuer
+    """Every certificate must chain to a trusted CA, or be the root above a trusted CA (sent along with
+    the intermediate the caller trusts). Anything else was not sent by our CA, or was altered."""
+    roots = _roots_above(trusted, certificates)
     for certificate in certificates:
-        if certificate.dump() not in above_trust:
+        if certificate.dump() not in roots:
             _check_issued(certificate, certificates, trusted, at)
+
+
+def _roots_above(trusted: Sequence[x509.Certificate], certificates: Sequence[x509.Certificate]) -> set[bytes]:
+    """Encodings of the self-signed certificates that issued a trusted certificate.
+
+    Only a self-signed certificate can be believed above the trust anchors: its own key, the one that
+    signed the anchor, signed its contents. Any other certificate above them could be an attacker's, made
+    around a copy of that key, and handing it out in a chain to import would trust whoever signed it.
+    """
+    roots: set[bytes] = set()
+    for candidate in certificates:
+        encoding = candidate.dump()
+        if not (chain.is_self_issued(candidate) and chain.is_issued_by(candidate, candidate)):
+            continue
+        if any(anchor.dump() != encoding and chain.is_issued_by(anchor, candidate) for anchor in trusted):
+            roots.add(encoding)
+    return roots
 
 
 def _check_issued(
@@ -433,13 +475,8 @@ def _issued_certificate(
                 "the response reports success but carries no certificate for the requested public key"
             )
         return None
-    end_entities = [c for c in chain.leaves(certificates) if not _is_ca(c)]
+    end_entities = [c for c in chain.leaves(certificates) if not chain.is_ca_certificate(c)]
     return end_entities[0] if len(end_entities) == 1 else None
-
-
-def _is_ca(certificate: x509.Certificate) -> bool:
-    constraints = certificate.basic_constraints_value
-    return constraints is not None and bool(constraints["ca"].native)
 
 
 def _interpret(body: cmc.PKIResponse) -> dict[str, Any]:
@@ -457,8 +494,11 @@ def _interpret(body: cmc.PKIResponse) -> dict[str, Any]:
     for control in body["control_sequence"]:
         attr_type = control["attr_type"]
         name = attr_type.native
-        if attr_type.dotted == name:
-            raise UnknownControl(f"the response carries an unknown control {name}; refusing to half-read it")
+        if name not in INTERPRETED:
+            raise UnknownControl(
+                f"the response carries a control this agent does not interpret ({name}, "
+                f"{attr_type.dotted}); refusing to half-read it"
+            )
         names.append(name)
         values = list(control["attr_values"])
         if not values:
@@ -472,13 +512,19 @@ def _interpret(body: cmc.PKIResponse) -> dict[str, Any]:
             statuses.extend(_status(value) for value in values)
         elif name == "response_info":
             raw: bytes = values[0].native
+            if len(raw) * 8 > MAX_INTEGER_BITS:
+                raise MalformedMessage(f"the responseInfo request id is {len(raw)} bytes long")
             found["request_id_bytes"] = raw
             found["request_id"] = int.from_bytes(raw, "big", signed=True) if raw else None
         elif name == "encrypted_pop":
             if len(values) != 1 or found["encrypted_pop"] is not None:
                 raise MalformedMessage("the response carries more than one EncryptedPOP")
             found["encrypted_pop"] = values[0]
-        elif name in ("sender_nonce", "recipient_nonce", "data_return", "transaction_id"):
+        elif name == "transaction_id":
+            if values[0].native.bit_length() > MAX_INTEGER_BITS:
+                raise MalformedMessage(f"the transactionId has more than {MAX_INTEGER_BITS} bits")
+            found[name] = values[0].native
+        else:
             found[name] = values[0].native
     return {"statuses": tuple(statuses), "controls": tuple(names), **found}
 
@@ -487,9 +533,9 @@ def _status(value: cmc.CMCStatusInfoV2 | cmc.CMCStatusInfo) -> BodyPartStatus:
     body_parts: list[int | tuple[int, ...]] = []
     for reference in value["body_list"]:
         if isinstance(reference, cmc.BodyPartReference) and reference.name == "body_part_path":
-            body_parts.append(tuple(reference.chosen.native))
+            body_parts.append(tuple(_body_part_id(item) for item in reference.chosen.native))
         else:
-            body_parts.append(reference.native)
+            body_parts.append(_body_part_id(reference.native))
     status = value["cmc_status"].native
     if isinstance(status, int):
         status = f"unknown({status})"
@@ -510,6 +556,12 @@ def _status(value: cmc.CMCStatusInfoV2 | cmc.CMCStatusInfo) -> BodyPartStatus:
         pend_info=pend,
         extended_fail_info=extended,
     )
+
+
+def _body_part_id(value: int) -> int:
+    if not 0 <= value <= MAX_BODY_PART_ID:
+        raise MalformedMessage(f"a status names bodyPartID {value:#x}, outside 0..{MAX_BODY_PART_ID}")
+    return value
 
 
 def chain_pem(response: CMCResponse) -> str:

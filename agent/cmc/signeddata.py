@@ -356,11 +356,9 @@ def _signer_key(
         if identifier in (key_id, b"\x04\x14" + key_id):
             return None, signer_public_key
         raise SignerNotFound(f"{what}: the signer's key identifier does not name the request key")
+    wanted = {identifier, identifier[2:]} if identifier[:2] == b"\x04\x14" else {identifier}
     for certificate in certificates:
-        if certificate.key_identifier in (
-            identifier,
-            identifier[2:] if identifier[:2] == b"\x04\x14" else None,
-        ):
+        if certificate.key_identifier is not None and certificate.key_identifier in wanted:
             return certificate, certificate.public_key
     raise SignerNotFound(f"{what}: no certificate in the message has the signer's key identifier")
 

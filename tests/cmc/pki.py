@@ -55,6 +55,8 @@ def issue(
     not_before: datetime.datetime | None = None,
     public_key: asn1_keys.PublicKeyInfo | None = None,
     key_identifier: bytes | None = None,
+    ski: bool = True,
+    key_cert_sign: bool | None = None,
 ) -> Issued:
     key = key or SoftwareKey.generate("rsa:2048")
     subject = _name(common_name)
@@ -75,13 +77,29 @@ def issue(
         .not_valid_before(start)
         .not_valid_after(start + datetime.timedelta(days=days))
         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-        .add_extension(
+    )
+    if key_cert_sign is not None:  # a keyUsage extension, with or without keyCertSign
+        usage = dict.fromkeys(
+            (
+                "content_commitment",
+                "key_encipherment",
+                "data_encipherment",
+                "key_agreement",
+                "crl_sign",
+                "encipher_only",
+                "decipher_only",
+            ),
+            False,
+        )
+        usage_extension = x509.KeyUsage(digital_signature=True, key_cert_sign=key_cert_sign, **usage)
+        builder = builder.add_extension(usage_extension, critical=True)
+    if ski:
+        builder = builder.add_extension(
             x509.SubjectKeyIdentifier(key_identifier)
             if key_identifier is not None
             else x509.SubjectKeyIdentifier.from_public_key(certified),  # type: ignore[arg-type]
             critical=False,
         )
-    )
     certificate = builder.sign(signing_key, hashes.SHA256())
     return Issued(key, asn1_x509.Certificate.load(certificate.public_bytes(serialization.Encoding.DER)))
 

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from dataclasses import dataclass
 
 import pytest
 from asn1crypto import core
 
 from agent.cmc import challenge, pkcs10, pkiresponse, witness
 from agent.cmc.asn1 import cmc
-from agent.cmc.errors import ChallengeDecryptionFailed, ChallengeWitnessMismatch, MalformedMessage
+from agent.cmc.errors import (
+    ChallengeDecryptionFailed,
+    ChallengeWitnessMismatch,
+    KeyMismatch,
+    MalformedMessage,
+)
 from agent.keyops import KeyTransport, SoftwareKey
 
 CHALLENGE = bytes(range(64))
@@ -50,8 +56,47 @@ def test_wrong_transport_setting_is_explained(tagged: cmc.TaggedRequest, user_rs
 
 def test_wrong_key_is_refused(tagged: cmc.TaggedRequest, user_rsa: SoftwareKey) -> None:
     encrypted_pop, _ = pkiresponse.encrypted_pop(tagged, user_rsa.public_key_info, challenge=CHALLENGE)
+    stranger = SoftwareKey.generate("rsa:2048")
+    with pytest.raises(KeyMismatch, match="another key"):
+        challenge.recover_challenge(encrypted_pop, stranger, "rsa-pkcs1v15")
+    # a decrypter that does not tell its public key is caught by the decryption or the witness instead
     with pytest.raises((ChallengeDecryptionFailed, ChallengeWitnessMismatch)):
-        challenge.recover_challenge(encrypted_pop, SoftwareKey.generate("rsa:2048"), "rsa-pkcs1v15")
+        challenge.recover_challenge(encrypted_pop, _KeyWithoutPublicPart(stranger), "rsa-pkcs1v15")
+
+
+@dataclass(frozen=True)
+class _KeyWithoutPublicPart:
+    """A :class:`~agent.keyops.ChallengeDecrypter` and nothing more."""
+
+    key: SoftwareKey
+
+    def decrypt_with_wrapped_key(
+        self,
+        encrypted_key: bytes,
+        transport: KeyTransport,
+        iv: bytes,
+        ciphertext: bytes,
+        *,
+        remove_padding: bool = False,
+    ) -> bytes:
+        return self.key.decrypt_with_wrapped_key(
+            encrypted_key, transport, iv, ciphertext, remove_padding=remove_padding
+        )
+
+
+def test_a_challenge_for_another_keys_request_is_not_answered(user_rsa: SoftwareKey) -> None:
+    """The challenge is encrypted to our key, but the request it challenges is someone else's: answering
+    would prove possession of our key for their request."""
+    other = cmc.TaggedRequest(
+        "tcr",
+        {
+            "body_part_id": 1,
+            "certification_request": pkcs10.build_csr(SoftwareKey.generate("rsa:2048"), "CN=x"),
+        },
+    )
+    encrypted_pop, _ = pkiresponse.encrypted_pop(other, user_rsa.public_key_info, challenge=CHALLENGE)
+    with pytest.raises(KeyMismatch):
+        challenge.recover_challenge(encrypted_pop, user_rsa, "rsa-pkcs1v15")
 
 
 def test_altered_witness_is_refused(tagged: cmc.TaggedRequest, user_rsa: SoftwareKey) -> None:
@@ -66,7 +111,7 @@ def test_an_ec_key_cannot_answer(
 ) -> None:
     encrypted_pop, _ = pkiresponse.encrypted_pop(tagged, user_rsa.public_key_info, challenge=CHALLENGE)
     with pytest.raises(ChallengeDecryptionFailed):
-        challenge.recover_challenge(encrypted_pop, user_ec, "rsa-pkcs1v15")
+        challenge.recover_challenge(encrypted_pop, _KeyWithoutPublicPart(user_ec), "rsa-pkcs1v15")
 
 
 def test_not_an_envelope_is_malformed(tagged: cmc.TaggedRequest, user_rsa: SoftwareKey) -> None:

@@ -289,6 +289,13 @@ def test_secrets_are_never_taken_from_the_command_line(tmp_path: Path) -> None:
     missing = cmc_agent("request", "--revoke", "1", "--issuer", "CN=CA", "-o", str(tmp_path / "x"))
     assert missing.returncode == 1 and missing.stderr.startswith("cmc-agent: error:")
     assert "Traceback" not in missing.stderr
+    (tmp_path / "binary").write_bytes(b"\xff\xfe not text")
+    binary = cmc_agent(
+        "request", "--revoke", "1", "--issuer", "CN=CA", "--secret-file", str(tmp_path / "binary"),
+        "-o", str(tmp_path / "x"),
+    )  # fmt: skip
+    assert binary.returncode == 1 and "is not UTF-8 text" in binary.stderr
+    assert "Traceback" not in binary.stderr
 
 
 def _response_files(ca: pki.Issued, tmp_path: Path, user: SoftwareKey) -> dict[str, Path]:

@@ -416,3 +416,147 @@ def test_fuzz_only_our_errors(data: st.DataObject, fuzz_seeds: list[bytes], ca: 
     else:
         # every byte is covered by DER rules, the signature, or a certificate's own signature
         assert bytes(mutated) in fuzz_seeds, "a tampered response was accepted"
+
+
+# --- who may sign, and which carried certificates may be believed ----------------------------------------
+
+
+def _status_only(signer: pki.Issued, certificates: list[object]) -> bytes:
+    status = pkiresponse.control(1, "status_info_v2", pkiresponse.status_info_v2("success", [1]))
+    return _respond(signer, [status], certificates)
+
+
+def test_a_certificate_holder_of_the_same_ca_cannot_sign_a_response(
+    ca: pki.Issued, issued: pki.Issued, user_rsa: SoftwareKey
+) -> None:
+    """Any end entity of the CA chains to it; only the CA itself (a CA certificate) speaks for it."""
+    mallory = pki.issue("mallory", issuer=ca, serial=66)
+    data = _status_only(mallory, [issued.certificate, mallory.certificate, ca.certificate])
+    with pytest.raises(UntrustedSigner, match="not a CA certificate"):
+        read_response(data, trusted=[ca.certificate], request_public_key=user_rsa.public_key_info)
+
+
+def test_the_trusted_ca_certificate_itself_may_sign_without_basic_constraints(issued: pki.Issued) -> None:
+    legacy = pki.issue("Legacy CA", ca=False, serial=3)  # self-signed, no cA flag: trusted by the caller
+    assert read_response(_status_only(legacy, [legacy.certificate]), trusted=[legacy.certificate]).succeeded
+
+
+def test_a_key_identifier_signer_never_matches_a_certificate_without_one(ca: pki.Issued) -> None:
+    bare_ca = pki.issue("Bare CA", ca=True, serial=2, ski=False)
+    status = pkiresponse.control(1, "status_info_v2", pkiresponse.status_info_v2("success", [1]))
+    message = signeddata.sign_content(
+        pkiresponse.pki_response([status]).dump(),
+        "pki_response",
+        bare_ca.key,
+        subject_key_identifier=b"\x01" * 20,
+        certificates=[bare_ca.certificate],
+    )
+    with pytest.raises(SignerNotFound):
+        read_response(message.dump(), trusted=[bare_ca.certificate])
+
+
+def test_a_root_sent_above_the_trusted_intermediate_is_accepted(user_rsa: SoftwareKey) -> None:
+    root = pki.root_ca("Upper Root")
+    intermediate = pki.issue("Issuing CA", issuer=root, ca=True, serial=2)
+    leaf = pki.issue("alice", key=user_rsa, issuer=intermediate, serial=9)
+    data = _status_only(intermediate, [leaf.certificate, intermediate.certificate, root.certificate])
+    result = read_response(
+        data, trusted=[intermediate.certificate], request_public_key=user_rsa.public_key_info
+    )
+    assert [c.serial_number for c in result.chain] == [9, 2, 1]
+
+
+def test_a_forged_issuer_above_the_trusted_ca_is_refused(user_rsa: SoftwareKey) -> None:
+    """A certificate that copies the real root's key (so it 'issued' our CA) under an attacker's root.
+
+    Nothing vouches for it: it must not be believed, let alone handed out in the chain to import."""
+    root = pki.root_ca("Upper Root")
+    intermediate = pki.issue("Issuing CA", issuer=root, ca=True, serial=2)
+    leaf = pki.issue("alice", key=user_rsa, issuer=intermediate, serial=9)
+    attacker_root = pki.root_ca("Upper Root Evil")
+    cross = pki.issue("Upper Root", key=root.key, issuer=attacker_root, ca=True, serial=7)
+    certificates = [leaf.certificate, intermediate.certificate, cross.certificate, attacker_root.certificate]
+    data = _status_only(intermediate, certificates)
+    with pytest.raises(UntrustedCertificate):
+        read_response(data, trusted=[intermediate.certificate], request_public_key=user_rsa.public_key_info)
+
+
+def test_an_issuer_whose_key_usage_forbids_certificate_signing_is_refused(user_rsa: SoftwareKey) -> None:
+    root = pki.root_ca("Usage Root")
+    no_cert_sign = pki.issue("Signing Only", issuer=root, ca=True, serial=2, key_cert_sign=False)
+    leaf = pki.issue("alice", key=user_rsa, issuer=no_cert_sign, serial=9)
+    data = _status_only(root, [leaf.certificate, no_cert_sign.certificate, root.certificate])
+    with pytest.raises(UntrustedCertificate, match="not a CA certificate"):
+        read_response(data, trusted=[root.certificate])
+    allowed = pki.issue("Issuing", issuer=root, ca=True, serial=3, key_cert_sign=True)
+    good_leaf = pki.issue("alice", key=user_rsa, issuer=allowed, serial=10)
+    good = _status_only(root, [good_leaf.certificate, allowed.certificate, root.certificate])
+    assert read_response(good, trusted=[root.certificate]).succeeded
+
+
+def test_too_many_certificates_are_refused_before_any_path_is_built(ca: pki.Issued) -> None:
+    """Path building compares certificates pairwise: a response with very many would cost minutes."""
+    crowd = [pki.issue("crowd", issuer=ca, key=ca.key, serial=100 + n).certificate for n in range(40)]
+    with pytest.raises(MalformedMessage, match="certificates"):
+        read_response(_status_only(ca, [*crowd, ca.certificate]), trusted=[ca.certificate])
+
+
+def test_a_freshly_issued_certificate_survives_a_small_clock_difference(
+    ca: pki.Issued, user_rsa: SoftwareKey
+) -> None:
+    """The CA sets notBefore to its own 'now'; a client a minute behind must not refuse the certificate."""
+    soon = pki.NOW + datetime.timedelta(minutes=1)
+    fresh = pki.issue("alice", key=user_rsa, issuer=ca, serial=4343, not_before=soon)
+    result = read_response(
+        _status_only(ca, [fresh.certificate, ca.certificate]),
+        trusted=[ca.certificate],
+        request_public_key=user_rsa.public_key_info,
+    )
+    assert result.issued_certificate is not None
+    future = pki.issue(
+        "alice", key=user_rsa, issuer=ca, serial=4344, not_before=pki.NOW + datetime.timedelta(days=1)
+    )
+    with pytest.raises(UntrustedCertificate, match="not valid now"):
+        read_response(_status_only(ca, [future.certificate, ca.certificate]), trusted=[ca.certificate])
+
+
+@pytest.mark.parametrize(
+    "attr_type, value",
+    [
+        ("trusted_anchors", None),
+        ("control_processed", cmc.ControlsProcessed({"body_list": []})),
+        ("identification", core.UTF8String("alice")),
+    ],
+)
+def test_known_controls_the_reader_does_not_interpret_are_refused(
+    attr_type: str, value: object, ca: pki.Issued, issued: pki.Issued
+) -> None:
+    if value is None:
+        value = cmc.PublishTrustAnchors(
+            {"seq_number": 1, "hash_algorithm": {"algorithm": "sha256"}, "anchor_hashes": [b"\x00" * 32]}
+        )
+    control = pkiresponse.control(2, attr_type, value)  # type: ignore[arg-type]
+    with pytest.raises(UnknownControl, match=attr_type):
+        read_response(_success(ca, issued, control), trusted=[ca.certificate])
+
+
+def test_out_of_range_integers_are_refused(ca: pki.Issued, issued: pki.Issued) -> None:
+    """Values handed to callers stay printable (Python refuses to print integers of 4300+ digits)."""
+    huge = core.Integer(1 << 20000)
+    with pytest.raises(MalformedMessage, match="transactionId"):
+        read_response(
+            _success(ca, issued, pkiresponse.control(2, "transaction_id", huge)), trusted=[ca.certificate]
+        )
+    status = pkiresponse.control(1, "status_info_v2", pkiresponse.status_info_v2("failed", [1 << 40]))
+    with pytest.raises(MalformedMessage, match="bodyPartID"):
+        read_response(_respond(ca, [status], [ca.certificate]), trusted=[ca.certificate])
+
+
+def test_a_missing_nonce_still_reports_the_cas_failure(ca: pki.Issued) -> None:
+    """Dogtag echoes no nonce in a failure; the error must still say what the CA answered."""
+    status = pkiresponse.status_info_v2(
+        "failed", [0], fail_info="bad_request", status_string="Invalid Credential."
+    )
+    data = _respond(ca, [pkiresponse.control(1, "status_info_v2", status)], [ca.certificate])
+    with pytest.raises(NonceMismatch, match=r"badRequest \(Invalid Credential\.\)"):
+        read_response(data, trusted=[ca.certificate], expected_recipient_nonce=b"ours")

@@ -178,3 +178,53 @@ def test_simple_endpoint_with_agent_tls_certificate(local_ca: LocalCA, agent: Cl
 
     failed = local_ca.cmc(SIMPLE, ind.pkcs10(local_ca.new_rsa_key(), "CN=no tls"))
     assert (failed.statuses[0].fail_info, failed.statuses[0].status_string) == (2, "Invalid Credential.")
+
+
+def test_nonce_and_transaction_id_sets_are_echoed_whatever_they_hold(
+    local_ca: LocalCA, agent: Client
+) -> None:
+    """Dogtag copies the request's senderNonce and transactionId SETs into its answer without decoding
+    them: values of another type come back byte for byte, and the issued certificate is not lost to an
+    error page."""
+    key = local_ca.new_rsa_key()
+    odd_transaction_id = b"\x80\x03abc"  # a context-tagged value where an INTEGER belongs
+    odd_nonces = [b"\x02\x01\x4d", b"\x81\x01\x00"]
+    data = ind.pki_data(
+        [
+            ind.control(2, ind.CMC["transactionId"], odd_transaction_id),
+            ind.control(3, ind.CMC["senderNonce"], *odd_nonces),
+        ],
+        [ind.tagged_pkcs10(1, ind.pkcs10(key, "CN=odd controls"))],
+    )
+    response = local_ca.cmc(FULL, local_ca.agent_signed(agent, data), agent)
+    assert response.statuses[0].status == 0 and len(issued_certificates(local_ca, response)) == 1
+    assert response.control_names() == ["statusInfoV2", "transactionId", "recipientNonce", "senderNonce"]
+    assert response.control_values("transactionId") == [odd_transaction_id]
+    assert response.control_values("recipientNonce") == sorted(odd_nonces)
+
+
+def test_query_pending_reads_integers_as_ascii_request_ids(local_ca: LocalCA, agent: Client) -> None:
+    """§6.8: each queryPending value is decoded as an INTEGER whose contents are an ASCII decimal request
+    id; a pending request gets a pending status naming that INTEGER. An id beyond any database key names
+    no request; neither may turn the issued certificate into an error page."""
+    pending_id = local_ca.ca.store.create_request(profile_id="caFullCMCUserCert", kind="cmc", body=None)
+    local_ca.ca.store.update_request(pending_id, status="pending")
+    ascii_id = str(pending_id).encode("ascii")
+    absurd = b"9" * 23
+    data = ind.pki_data(
+        [
+            ind.control(
+                2,
+                ind.CMC["queryPending"],
+                univ.Integer(int.from_bytes(ascii_id, "big")),
+                b"\x02\x17" + absurd,
+            )
+        ],
+        [ind.tagged_pkcs10(1, ind.pkcs10(local_ca.new_rsa_key(), "CN=query pending"))],
+    )
+    response = local_ca.cmc(FULL, local_ca.agent_signed(agent, data), agent)
+    assert len(issued_certificates(local_ca, response)) == 1
+    assert [(s.status, s.body_list) for s in response.statuses] == [
+        (0, [1]),
+        (3, [int.from_bytes(ascii_id, "big")]),
+    ]

@@ -190,6 +190,20 @@ def self_signed(key: ind.PrivateKey, controls: list[Any], subject: str = "CN=ign
     return ind.signed_cms(data, key, subject_key_identifier=ind.key_id(key))
 
 
+def test_a_control_whose_values_are_not_a_set_is_an_invalid_request(local_ca: LocalCA, agent: Client) -> None:
+    """JSS decodes every control's attrValues as a SET OF ANY with the PKIData (§3.1 step 1), so a control
+    whose values are not a SET fails there, before anything is issued."""
+    subject = local_ca.unique("CN=values not a set ")
+    request = ind.tagged_pkcs10(1, ind.pkcs10(local_ca.new_rsa_key(), subject))
+    data = ind.pki_data([ind.control(2, ind.CMC["senderNonce"], univ.OctetString(b"n"))], [request])
+    assert data.count(b"\x31\x03\x04\x01n") == 1
+    data = data.replace(b"\x31\x03\x04\x01n", b"\x51\x03\x04\x01n")  # the SET tag made [APPLICATION 17]
+    assert_failed(
+        local_ca.cmc(FULL, local_ca.agent_signed(agent, data), agent), INTERNAL_CA_ERROR, "Invalid Request"
+    )
+    assert all(record.subject != subject for record in local_ca.ca.store.list_certificates())
+
+
 def test_identification_must_be_utf8(local_ca: LocalCA, agent: Client) -> None:
     request = ind.tagged_pkcs10(1, ind.pkcs10(local_ca.new_rsa_key(), "CN=x"))
     data = ind.pki_data([ind.control(2, ind.CMC["identification"], univ.OctetString(b"not utf8"))], [request])

@@ -153,3 +153,15 @@ def test_eight_concurrent_clients(local_ca: LocalCA, agent: Client) -> None:
     requests_after = local_ca.ca.store.list_requests()
     assert len(requests_after) == before_requests + 8 * per_client
     assert sorted(r.cert_serial for r in requests_after if r.cert_serial in created) == sorted(serials)
+
+
+def test_an_undrained_body_closes_the_connection(local_ca: LocalCA) -> None:
+    """A body the server will not read (chunked, or too long) must not be parsed as the next request."""
+    smuggled = b"GET /ca/ee/ca/getCACert HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    for framing in (b"Transfer-Encoding: chunked\r\n", b"Content-Length: 999999999\r\n"):
+        with tls_socket(local_ca, None) as sock:
+            sock.sendall(b"POST /nowhere HTTP/1.1\r\nHost: 127.0.0.1\r\n" + framing + b"\r\n" + smuggled)
+            reply = read_all(sock)
+        assert reply.startswith(b"HTTP/1.1 404")
+        assert reply.count(b"HTTP/1.1 ") == 1, reply  # the smuggled request got no answer
+        assert b"Connection: close" in reply
