@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "agent.cli.submit",
     "agent.cli.response",
     "agent.cli.tls_check",
+    "agent.cli.client_cert_import",
 )
 
 
