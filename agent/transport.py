@@ -49,6 +49,10 @@ class CmcResponseBytes:
     status: int
     content_type: str
     url: str
+    status_line: str = ""
+    """``HTTP/1.1 200 OK`` as received."""
+    headers: tuple[tuple[str, str], ...] = ()
+    """The response headers as received, in order (what HttpClient prints)."""
 
 
 def _https_only(url: str) -> None:
@@ -128,7 +132,15 @@ class CmcClient:
                     f"{url} answered {content_type or 'no content type'} with {len(body)} bytes, "
                     f"not a CMC response{hint if 'html' in content_type else ''}"
                 )
-            return CmcResponseBytes(body, response.status_code, content_type, url)
+            version = {10: "HTTP/1.0", 11: "HTTP/1.1"}.get(getattr(response.raw, "version", 11), "HTTP/1.1")
+            return CmcResponseBytes(
+                body,
+                response.status_code,
+                content_type,
+                url,
+                status_line=f"{version} {response.status_code} {response.reason or ''}".rstrip(),
+                headers=tuple(response.headers.items()),
+            )
 
 
 def _read_limited(response: requests.Response) -> bytes:

@@ -32,6 +32,7 @@ from agent.compat.tool import EXIT_FAILED, CompatError, run_main
 
 if TYPE_CHECKING:
     from agent.compat.dogtagdb import DogtagDevices
+    from agent.transport import CmcResponseBytes
     from tokens.tls import DeviceTlsKey
 
 TOOL = "HttpClient"
@@ -147,7 +148,7 @@ def _send(values: dict[str, str]) -> int:
     ) as client:
         answer = client.post(url, request)
     print("handshake happened")
-    _report(values["output"], answer.status, answer.content_type, answer.body)
+    _report(values["output"], answer)
     return 0
 
 
@@ -173,14 +174,13 @@ def _client_authentication(
     return tls_key, certificate_file
 
 
-def _report(output: str, status: int, content_type: str, body: bytes) -> None:
-    """Save the response and print what Dogtag's HttpClient prints about it."""
+def _report(output: str, answer: CmcResponseBytes) -> None:
+    """Save the response and print what Dogtag's HttpClient prints about it: the headers as received."""
     from agent.compat.b64 import mime_base64
     from agent.files import write_atomic
 
-    headers = "\r\n".join(
-        (f"HTTP/1.1 {status}", f"Content-Type: {content_type}", f"Content-Length: {len(body)}")
-    )
+    body = answer.body
+    headers = "\r\n".join((answer.status_line, *(f"{name}: {value}" for name, value in answer.headers)))
     print(f"\n##Response Headers begin##\n{headers}\n##end##\n")
     write_atomic(output, body)
     print(f"Total number of bytes read = {len(body)}")
