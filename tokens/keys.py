@@ -430,20 +430,25 @@ def _label_in_use(session: Any, label: str) -> bool:
     return False
 
 
-def generate_key_pair(token: OpenToken, label: str, key_type: str, *, archivable: bool = False) -> DeviceKey:
+def generate_key_pair(
+    token: OpenToken, label: str | None, key_type: str, *, archivable: bool = False
+) -> DeviceKey:
     """Generate a key pair on the device: sensitive, never extractable unless ``archivable``.
 
     An archivable key is extractable but still sensitive: it can leave the device only wrapped (for a
-    KRA), never in clear. CKA_ID is set as NSS sets it once the public key is known; if that fails the
-    new keys are destroyed, so no key is left behind without a record of it.
+    KRA), never in clear. ``label=None`` leaves the key unlabelled, as NSS's own tools do: it is then
+    named by its id, and takes the nickname of the certificate imported for it.
+
+    CKA_ID is set as NSS sets it once the public key is known; if that fails the new keys are destroyed,
+    so no key is left behind without a record of it.
     """
     if key_type not in KEY_TYPES:
         raise MechanismNotSupported(f"key type {key_type!r} is not one of {', '.join(KEY_TYPES)}")
-    if not label:
-        raise InvalidUri("a key needs a label (its nickname)")
+    if label == "":
+        raise InvalidUri("an empty label; give a name, or none at all (the key is then known by its id)")
     algorithm, _, size = key_type.partition(":")
     session = token.session()
-    if _label_in_use(session, label):
+    if label is not None and _label_in_use(session, label):
         raise ObjectExists(f"token {token.label!r} already has a key or certificate labelled {label!r}")
     provisional_id = os.urandom(20)
     private_template = {

@@ -198,7 +198,7 @@ def generate(args: argparse.Namespace) -> int:
     if verbose:
         print("Parsing subject DN")
         print("Generating key pair: temporary: false")
-    key = generate_request_key(devices, spec, args.n, archivable=transport is not None)
+    key = generate_request_key(devices, spec, archivable=transport is not None)
     print(f"Keypair private key id: {key.dogtag_key_id}")
 
     archive_options = None

@@ -16,7 +16,6 @@ id as the ``.keyId`` file, in Dogtag's text form.
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -98,18 +97,15 @@ def _check_key_flags(options: KeyOptions, tool: str) -> None:
             )
 
 
-def generate_request_key(
-    devices: DogtagDevices, spec: str, subject: str, *, archivable: bool = False
-) -> DeviceKey:
+def generate_request_key(devices: DogtagDevices, spec: str, *, archivable: bool = False) -> DeviceKey:
     """A key pair made on the token ``tokenname`` names: sensitive; extractable only (wrapped) for archival.
 
-    NSS leaves keys made by Dogtag's tools without a label; the device layer needs one, so the label names
-    the subject plus a short random tag (unique on the token).
+    Like the keys Dogtag's tools make through NSS, it has no label: it is named by its id (the ``.keyId``
+    file), and takes the nickname of the certificate imported for it.
     """
     from tokens.keys import generate_key_pair
 
-    label = f"{subject} #{secrets.token_hex(3)}"
-    return generate_key_pair(devices.token(), label, spec, archivable=archivable)
+    return generate_key_pair(devices.token(), None, spec, archivable=archivable)
 
 
 def write_key_id(output: str | Path, key: DeviceKey) -> str:

@@ -102,7 +102,7 @@ def generate(options: dict[str, str]) -> int:
         login_source="-P FILE, --pin-env NAME or the prompt",
     )
     subject = options["-n"]
-    key = generate_request_key(devices, spec, subject)
+    key = generate_request_key(devices, spec)
     if verbose:
         print(f"PKCS10Client: token {devices.tokenname or 'internal'} logged in...")
         print("PKCS10Client: key pair generated.")

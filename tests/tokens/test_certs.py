@@ -148,3 +148,20 @@ def test_label_clash_rolls_back_the_whole_chain(sh_token: OpenToken) -> None:
 def test_bad_certificate_input_is_named(data: bytes, problem: str) -> None:
     with pytest.raises(InvalidCertificate, match=problem):
         read_certificates(data)
+
+
+def test_an_unlabelled_key_takes_its_certificates_nickname(
+    nss_token: OpenToken, nssdb: NSSDatabase, test_ca: ChainCA
+) -> None:
+    """As with keys NSS's own tools make: no label, named by id, then by the certificate's nickname."""
+    key = generate_key_pair(nss_token, None, "ec:p256")
+    assert key.label is None and "object=" not in str(key.uri)
+    assert find_private_key(nss_token, Pkcs11Uri(id=key.key_id)).key_id == key.key_id
+    nickname = fresh_label("nick")
+    import_certificate(nss_token, nickname, _pem(test_ca.issue(key, nickname)))
+    assert find_private_key(nss_token, Pkcs11Uri(object=nickname)).key_id == key.key_id
+    keys = subprocess.run(
+        ["certutil", "-K", "-d", f"sql:{nssdb.directory}", "-f", str(nssdb.password_file)],
+        check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    assert f"{key.key_id.hex()}   {nickname}" in keys
