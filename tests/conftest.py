@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.devices import NSSDatabase, SoftHSMToken, make_nssdb, make_softhsm_token, use_softhsm_conf
+from tests.running_ca import local_ca  # noqa: F401 - one running CA for the whole session
 
 
 @pytest.fixture(scope="session")

@@ -22,9 +22,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from tests.devices import make_nssdb
-from tests.e2e.conftest import BIN, LocalCA, local_ca, run
+from tests.running_ca import BIN, LocalCA, run
 
-__all__ = ["BIN", "LocalCA", "local_ca", "run"]  # local_ca is a fixture, used by name
+__all__ = ["BIN", "LocalCA", "run"]
 
 
 def tool(*args: str, cwd: Path | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:

@@ -1,74 +1,17 @@
-"""A running local CA (``cmc-localca serve`` in its own process, real TLS on 127.0.0.1) and CA agents
-whose keys live on devices, for end-to-end flows driven through the command line as users run them."""
+"""CA agents whose keys live on devices, for end-to-end flows driven through the command line as users
+run them against the session's running local CA (tests/running_ca.py)."""
 
 from __future__ import annotations
 
-import os
-import re
-import signal
-import subprocess
-import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from tests.devices import NSSDatabase, SoftHSMToken, make_nssdb
+from tests.running_ca import BIN, LocalCA, run
 
-BIN = Path(sys.executable).parent
-
-
-def run(
-    *args: str, check: bool = True, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    """Run one of our commands (``cmc-agent ...`` / ``cmc-localca ...``) as a user would."""
-    program, *rest = args
-    result = subprocess.run(
-        [str(BIN / program), *rest],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        timeout=180,
-    )
-    if check and result.returncode != 0:
-        raise AssertionError(
-            f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
-        )
-    return result
-
-
-@dataclass(frozen=True)
-class LocalCA:
-    directory: Path
-    port: int
-
-    @property
-    def ca_cert(self) -> Path:
-        return self.directory / "ca.pem"
-
-    def url(self, servlet: str = "profileSubmitCMCFull", profile: str | None = None) -> str:
-        query = f"?profileId={profile}" if profile else ""
-        return f"https://127.0.0.1:{self.port}/ca/ee/ca/{servlet}{query}"
-
-
-@pytest.fixture(scope="session")
-def local_ca(tmp_path_factory: pytest.TempPathFactory, softhsm: SoftHSMToken) -> Iterator[LocalCA]:
-    directory = tmp_path_factory.mktemp("localca") / "ca"
-    run("cmc-localca", "init", str(directory))
-    process = subprocess.Popen(
-        [str(BIN / "cmc-localca"), "serve", str(directory), "--host", "127.0.0.1", "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    match = re.search(r"listening on https://127\.0\.0\.1:(\d+)", line)
-    assert match, f"cmc-localca serve said {line!r}"
-    yield LocalCA(directory, int(match.group(1)))
-    process.send_signal(signal.SIGTERM)
-    process.wait(timeout=30)
+__all__ = ["BIN", "DeviceAgent", "LocalCA", "run"]
 
 
 @dataclass(frozen=True)
