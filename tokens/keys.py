@@ -20,7 +20,7 @@ from asn1crypto import core as asn1_core
 from asn1crypto import keys as asn1_keys
 from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
 from pkcs11 import exceptions as p11x
-from pkcs11.util.ec import encode_ecdsa_signature, encode_named_curve_parameters
+from pkcs11.util.ec import encode_named_curve_parameters
 
 from tokens.device import OpenToken, translate
 from tokens.errors import (
@@ -94,6 +94,34 @@ def parse_dogtag_key_id(text: str) -> bytes:
     return value.to_bytes(length, "big", signed=True)
 
 
+# --- signatures ----------------------------------------------------------------------------------
+
+
+def _der_length(length: int) -> bytes:
+    if length < 0x80:
+        return bytes([length])
+    encoded = length.to_bytes((length.bit_length() + 7) // 8, "big")
+    return bytes([0x80 | len(encoded)]) + encoded
+
+
+def _der_unsigned_integer(value: bytes) -> bytes:
+    value = value.lstrip(b"\0") or b"\0"
+    if value[0] & 0x80:
+        value = b"\0" + value
+    return b"\x02" + _der_length(len(value)) + value
+
+
+def ecdsa_signature_der(raw: bytes) -> bytes:
+    """PKCS#11's ECDSA signature (r || s, each half the length) as the DER ``Ecdsa-Sig-Value`` that CMS
+    and X.509 carry. Done by hand: it is on the signing path, and a generic encoder costs more than the
+    device's own P-256 signature."""
+    if not raw or len(raw) % 2:
+        raise OperationFailed(f"the device returned a {len(raw)}-byte ECDSA signature (r || s expected)")
+    half = len(raw) // 2
+    body = _der_unsigned_integer(raw[:half]) + _der_unsigned_integer(raw[half:])
+    return b"\x30" + _der_length(len(body)) + body
+
+
 # --- public keys -----------------------------------------------------------------------------------
 
 
@@ -111,7 +139,15 @@ def _ec_point(raw: bytes) -> bytes:
 
 
 def public_key_info_of(obj: Any, curve_params: bytes | None = None) -> asn1_keys.PublicKeyInfo:
-    """The SubjectPublicKeyInfo of a public (or RSA private) key object."""
+    """The SubjectPublicKeyInfo of a public (or RSA private) key object.
+
+    Returned parsed from its own DER, so every later ``dump()`` is free: callers compare keys by their
+    encoding once per signature, and a freshly built asn1crypto value would re-encode itself each time.
+    """
+    return asn1_keys.PublicKeyInfo.load(_build_public_key_info(obj, curve_params).dump())
+
+
+def _build_public_key_info(obj: Any, curve_params: bytes | None) -> asn1_keys.PublicKeyInfo:
     key_type = obj[Attribute.KEY_TYPE]
     if key_type == KeyType.RSA:
         modulus = int.from_bytes(obj[Attribute.MODULUS], "big")
@@ -219,7 +255,7 @@ class DeviceKey:
             )
         except p11x.PKCS11Error as exc:
             raise translate(exc, f"signing with {self.uri}", self.token.label) from None
-        return encode_ecdsa_signature(signature) if spec.ecdsa_raw else bytes(signature)
+        return ecdsa_signature_der(bytes(signature)) if spec.ecdsa_raw else bytes(signature)
 
     def decrypt_with_wrapped_key(
         self,

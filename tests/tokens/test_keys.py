@@ -269,3 +269,19 @@ def test_key_that_wants_a_login_before_each_use(sh_token: OpenToken) -> None:
         verifier.verify(key.sign(message), message, padding.PKCS1v15(), hashes.SHA256())
     encrypted_key, iv, ciphertext, challenge = _encrypted_challenge(key, "rsa-pkcs1v15")
     assert key.decrypt_with_wrapped_key(encrypted_key, "rsa-pkcs1v15", iv, ciphertext) == challenge
+
+
+def test_ecdsa_signature_encoding_matches_an_independent_encoder() -> None:
+    """Our hand-made DER for r || s against asn1crypto's, including leading zeros and high bits."""
+    from asn1crypto.algos import DSASignature
+
+    from tokens.keys import ecdsa_signature_der
+
+    cases = [
+        bytes(32) + b"\x01" * 32,
+        b"\x80" * 32 + b"\x00\x7f" + b"\xff" * 30,
+        os.urandom(64),
+        os.urandom(132),
+    ]
+    for raw in cases:
+        assert ecdsa_signature_der(raw) == DSASignature.from_p1363(raw).dump()
