@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "agent.cli.csr",
     "agent.cli.crmf",
     "agent.cli.request",
+    "agent.cli.enroll",
     "agent.cli.submit",
     "agent.cli.response",
     "agent.cli.tls_check",
