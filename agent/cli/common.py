@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from asn1crypto import x509
+
     from tokens.device import OpenToken
     from tokens.keys import DeviceKey
     from tokens.pins import PinSource
@@ -131,3 +133,49 @@ def open_tls_key(args: argparse.Namespace, key: str) -> tuple[DeviceKey, DeviceT
         module_path=token.info.module_path, key_uri=str(provider_uri), pin=pin, module_init_args=init_args
     )
     return device_key, tls_key
+
+
+def read_file(path: Path, what: str) -> bytes:
+    """The bytes of an input file, or one line saying which file could not be read."""
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise UserFacingError(f"cannot read {what} {path}: {exc.strerror}") from None
+
+
+def read_certificates(path: Path | None, what: str) -> list[x509.Certificate]:
+    """Every certificate in a PEM bundle (or a DER certificate), each decoded fully up front; ``[]``
+    for no file. A file with no valid certificate is an error that names it."""
+    if path is None:
+        return []
+    from asn1crypto import x509 as asn1_x509
+
+    from agent.cmc.errors import InvalidCertificate
+    from agent.cmc.pem import all_pem_blocks
+
+    certificates = []
+    for block in all_pem_blocks(read_file(path, what), "CERTIFICATE"):
+        try:
+            certificate = asn1_x509.Certificate.load(block, strict=True)
+            certificate.native  # noqa: B018 - decode it all now, not half-way through a flow
+        except Exception:
+            raise InvalidCertificate(f"{path} does not hold a valid X.509 certificate") from None
+        certificates.append(certificate)
+    if not certificates:
+        raise InvalidCertificate(f"{path} holds no certificate")
+    return certificates
+
+
+def read_secret_file(path: Path | None) -> bytes:
+    """A shared secret: the first line of a UTF-8 file (its newline is not part of it)."""
+    if path is None:
+        raise UserFacingError("--secret-file is required for a shared-secret request")
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise UserFacingError(f"cannot read the secret file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise UserFacingError(f"the secret file {path} is not UTF-8 text") from None
+    if not lines or not lines[0]:
+        raise UserFacingError(f"the secret file {path} is empty")
+    return lines[0].encode("utf-8")

@@ -31,6 +31,8 @@ from agent.cli.common import (
     open_tls_key,
     open_token_from_args,
     parse_cli_uri,
+    read_certificates,
+    read_secret_file,
 )
 from agent.cli.main import UserFacingError
 
@@ -158,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
         if recorded is None and args.resume is not None:
             raise UserFacingError(f"there is no state file {files.path}: nothing to resume")
         spec = _spec(args, recorded, files)
-        trusted = _certificates(Path(spec.ca_cert), "the CA certificate")
+        trusted = read_certificates(Path(spec.ca_cert), "the CA certificate")
         state, key = _begin(args, files, recorded, spec, report)
         opened_key = _OnFirstUse(lambda: key or _request_key(args, state, spec, report)[0])
         credentials = _Credentials(args, spec, trusted)
@@ -170,7 +172,7 @@ def run(args: argparse.Namespace) -> int:
             post=poster,
             certificate_store=lambda: _TokenCertificates(opened_key()),
             archive_transport=(
-                lambda: _certificates(Path(spec.archive_to or ""), "the transport certificate")[0]
+                lambda: read_certificates(Path(spec.archive_to or ""), "the transport certificate")[0]
             ),
             report=report,
             stop_after=Step(args.stop_after) if args.stop_after else None,
@@ -451,7 +453,7 @@ def _recordable_uri(text: str) -> str:
 
 
 def _fingerprint(path: Path, what: str) -> str:
-    return hashlib.sha256(_certificates(path, what)[0].dump()).hexdigest()
+    return hashlib.sha256(read_certificates(path, what)[0].dump()).hexdigest()
 
 
 def _check_new_spec(spec: RequestSpec) -> None:
@@ -602,12 +604,6 @@ def _check_key_fits(key: DeviceKey, spec: RequestSpec) -> None:
 # --- the pieces the flow uses ----------------------------------------------------------------------
 
 
-def _certificates(path: Path, what: str) -> list[x509.Certificate]:
-    from agent.cli.request import _certificates as read_certificates
-
-    return read_certificates(path, what)
-
-
 class _Credentials:
     """Who vouches, opened on first use: a device key (which also authenticates TLS) or the secret."""
 
@@ -633,7 +629,6 @@ class _Credentials:
         return self._tls_key
 
     def _shared_secret(self, auth: AuthRecord) -> Voucher:
-        from agent.cli.request import _read_secret
         from agent.flows.enroll import SharedSecret
 
         if self._args.secret_file is None:
@@ -643,7 +638,7 @@ class _Credentials:
             )
         assert auth.identification is not None
         return SharedSecret(
-            auth.identification, _read_secret(self._args.secret_file), bool(auth.pop_link_witness)
+            auth.identification, read_secret_file(self._args.secret_file), bool(auth.pop_link_witness)
         )
 
     def _signed_by(self, auth: AuthRecord) -> Voucher:
@@ -651,7 +646,7 @@ class _Credentials:
         from agent.flows.enroll import SignedBy
 
         assert auth.key is not None and auth.cert is not None
-        certificate = _certificates(Path(auth.cert), f"the {auth.mode} certificate")[0]
+        certificate = read_certificates(Path(auth.cert), f"the {auth.mode} certificate")[0]
         if hashlib.sha256(certificate.dump()).hexdigest() != auth.cert_sha256:
             raise UserFacingError(
                 f"{auth.cert} no longer holds the {auth.mode} certificate the state file records"

@@ -21,7 +21,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from agent.cli.common import add_pin_options, open_private_key
+from agent.cli.common import (
+    add_pin_options,
+    open_private_key,
+    read_certificates,
+    read_file,
+    read_secret_file,
+)
 from agent.cli.main import UserFacingError
 
 REASONS = {
@@ -151,60 +157,18 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_secret(path: Path | None) -> bytes:
-    if path is None:
-        raise UserFacingError("--secret-file is required for a shared-secret request")
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise UserFacingError(f"cannot read the secret file {path}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise UserFacingError(f"the secret file {path} is not UTF-8 text") from None
-    if not lines or not lines[0]:
-        raise UserFacingError(f"the secret file {path} is empty")
-    return lines[0].encode("utf-8")
-
-
-def _read_bytes(path: Path, what: str) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise UserFacingError(f"cannot read {what} {path}: {exc.strerror}") from None
-
-
-def _certificates(path: Path | None, what: str) -> list[Any]:
-    if path is None:
-        return []
-    from asn1crypto import x509
-
-    from agent.cmc.errors import InvalidCertificate
-    from agent.cmc.pem import all_pem_blocks
-
-    certificates = []
-    for block in all_pem_blocks(_read_bytes(path, what), "CERTIFICATE"):
-        try:
-            certificate = x509.Certificate.load(block, strict=True)
-            certificate.native  # noqa: B018 - decode it all now, not half-way through signing
-        except Exception:
-            raise InvalidCertificate(f"{path} does not hold a valid X.509 certificate") from None
-        certificates.append(certificate)
-    if not certificates:
-        raise InvalidCertificate(f"{path} holds no certificate")
-    return certificates
-
-
 def _signer(args: argparse.Namespace) -> tuple[Any, Any, list[Any]]:
     if not (args.signer_key and args.signer_cert):
         raise UserFacingError("a signed request needs --signer-key and --signer-cert")
-    certificate = _certificates(args.signer_cert, "the signer certificate")[0]
-    chain = _certificates(args.chain, "the chain")
+    certificate = read_certificates(args.signer_cert, "the signer certificate")[0]
+    chain = read_certificates(args.chain, "the chain")
     return open_private_key(args, args.signer_key), certificate, chain
 
 
 def _enrollment(args: argparse.Namespace, builder: Any) -> tuple[str, Any]:
     from agent.cmc import crmf, pkcs10
 
-    data = _read_bytes(args.csr, "the request")
+    data = read_file(args.csr, "the request")
     if args.format == "crmf":
         builder = builder.add_crmf(crmf.load_crmf(data))
     else:
@@ -217,7 +181,7 @@ def _enrollment(args: argparse.Namespace, builder: Any) -> tuple[str, Any]:
             )
         if not args.identification:
             raise UserFacingError("a shared-secret request needs --identification")
-        secret = _read_secret(args.secret_file)
+        secret = read_secret_file(args.secret_file)
         builder = builder.identification(args.identification).identity_proof_v2(
             secret, hash_name=args.witness_hash, mac_name=args.witness_mac
         )
@@ -262,7 +226,7 @@ def _revocation(args: argparse.Namespace, builder: Any) -> tuple[str, Any]:
         return "signed revocation", builder.sign(signer, certificate, chain=chain, hash_name=args.hash)
     if not (args.issuer and args.secret_file):
         raise UserFacingError("revocation needs --signer-key/--signer-cert, or --issuer with --secret-file")
-    secret = _read_secret(args.secret_file)
+    secret = read_secret_file(args.secret_file)
     builder = builder.revoke_request(args.issuer, serial, reason, passphrase=secret, comment=args.comment)
     return "shared-secret revocation (unsigned)", builder.unsigned()
 
@@ -285,8 +249,8 @@ def _second_trip(args: argparse.Namespace, builder: Any) -> tuple[str, Any]:
     if not args.ca_cert:
         raise UserFacingError("--ca-cert is needed to verify the first-trip response")
     first = read_response(
-        _read_bytes(args.encrypted_pop_response, "the response"),
-        trusted=_certificates(args.ca_cert, "the CA certificate"),
+        read_file(args.encrypted_pop_response, "the response"),
+        trusted=read_certificates(args.ca_cert, "the CA certificate"),
     )
     if first.encrypted_pop is None or first.request_id_bytes is None:
         raise MalformedMessage("that response carries no EncryptedPOP with a request id (responseInfo)")

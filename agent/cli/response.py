@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from agent.cli.common import read_certificates, read_file
 from agent.cli.main import UserFacingError
 
 EXIT_SUCCESS, EXIT_FAILED, EXIT_ACTION_NEEDED = 0, 1, 2
@@ -42,31 +43,11 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=run)
 
 
-def _read(path: Path, what: str) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise UserFacingError(f"cannot read {what} {path}: {exc.strerror}") from None
-
-
 def run(args: argparse.Namespace) -> int:
-    from asn1crypto import x509
-
-    from agent.cmc.errors import InvalidCertificate
-    from agent.cmc.pem import all_pem_blocks
     from agent.cmc.response import chain_pem, read_response
     from agent.files import write_atomic
 
-    trusted = []
-    for block in all_pem_blocks(_read(args.ca_cert, "the CA certificate"), "CERTIFICATE"):
-        try:
-            certificate = x509.Certificate.load(block, strict=True)
-            certificate.native  # noqa: B018 - decode fully now
-        except Exception:
-            raise InvalidCertificate(f"{args.ca_cert} does not hold a valid X.509 certificate") from None
-        trusted.append(certificate)
-    if not trusted:
-        raise InvalidCertificate(f"{args.ca_cert} holds no certificate")
+    trusted = read_certificates(args.ca_cert, "the CA certificate")
 
     nonce = None
     if args.expect_nonce:
@@ -77,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     public_key = _request_public_key(args) if args.csr else None
 
     result = read_response(
-        _read(args.file, "the response"),
+        read_file(args.file, "the response"),
         trusted=trusted,
         expected_recipient_nonce=nonce,
         expected_transaction_id=args.expect_transaction_id,
@@ -101,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
 def _request_public_key(args: argparse.Namespace) -> Any:
     from agent.cmc import crmf, pkcs10
 
-    data = _read(args.csr, "the CSR")
+    data = read_file(args.csr, "the CSR")
     if args.csr_format == "crmf":
         return crmf.load_crmf(data, check_signature=False)[0]["cert_req"]["cert_template"][
             "public_key"
