@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,20 +53,30 @@ class LocalCA:
         return f"https://127.0.0.1:{self.port}/ca/ee/ca/{servlet}{query}"
 
 
-@pytest.fixture(scope="session")
-def local_ca(tmp_path_factory: pytest.TempPathFactory, softhsm: SoftHSMToken) -> Iterator[LocalCA]:
-    directory = tmp_path_factory.mktemp("localca") / "ca"
-    run("cmc-localca", "init", str(directory))
+@contextmanager
+def serving(directory: Path) -> Iterator[LocalCA]:
+    """``cmc-localca serve DIR`` on a free port of 127.0.0.1 for the block; SIGTERM stops it."""
     process = subprocess.Popen(
         [str(BIN / "cmc-localca"), "serve", str(directory), "--host", "127.0.0.1", "--port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    match = re.search(r"listening on https://127\.0\.0\.1:(\d+)", line)
-    assert match, f"cmc-localca serve said {line!r}"
-    yield LocalCA(directory, int(match.group(1)))
-    process.send_signal(signal.SIGTERM)
-    process.wait(timeout=30)
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        match = re.search(r"listening on https://127\.0\.0\.1:(\d+)", line)
+        assert match, f"cmc-localca serve said {line!r}"
+        yield LocalCA(directory, int(match.group(1)))
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def local_ca(tmp_path_factory: pytest.TempPathFactory, softhsm: SoftHSMToken) -> Iterator[LocalCA]:
+    """The session's CA, with Dogtag's defaults (PKCS#1 v1.5 key wrapping)."""
+    directory = tmp_path_factory.mktemp("localca") / "ca"
+    run("cmc-localca", "init", str(directory))
+    with serving(directory) as ca:
+        yield ca

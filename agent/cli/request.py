@@ -30,19 +30,6 @@ from agent.cli.common import (
 )
 from agent.cli.main import UserFacingError
 
-REASONS = {
-    "unspecified": "unspecified",
-    "keycompromise": "key_compromise",
-    "cacompromise": "ca_compromise",
-    "affiliationchanged": "affiliation_changed",
-    "superseded": "superseded",
-    "cessationofoperation": "cessation_of_operation",
-    "certificatehold": "certificate_hold",
-    "removefromcrl": "remove_from_crl",
-    "privilegewithdrawn": "privilege_withdrawn",
-    "aacompromise": "aa_compromise",
-}
-
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
@@ -209,7 +196,9 @@ def _serial(text: str) -> int:
 
 
 def _reason(text: str) -> str:
-    reason = REASONS.get(text.replace("_", "").replace("-", "").lower())
+    from agent.cmc.reasons import revocation_reason
+
+    reason = revocation_reason(text)
     if reason is None:
         raise UserFacingError(f"unknown revocation reason {text!r}; use e.g. keyCompromise or superseded")
     return reason

@@ -29,24 +29,14 @@ from agent.cmc.asn1 import cmc
 from agent.cmc.asn1 import crmf as asn1_crmf
 from agent.cmc.errors import InvalidRequestInput, KeyMismatch, MissingSubjectKeyIdentifier
 from agent.cmc.keyid import same_public_key
+from agent.cmc.reasons import REASON_NUMBERS
 from agent.keyops import ChallengeDecrypter, HashName, KeyTransport, Signer, random_bytes
 
 MAX_BODY_PART_ID = 0xFFFFFFFF
 POP_LINK_RANDOM_BYTES = 64
 """Dogtag's CMCRequest uses 64 random bytes."""
 WITNESS_HASHES = ("sha256", "sha384", "sha512")
-REVOCATION_REASONS = (
-    "unspecified",
-    "key_compromise",
-    "ca_compromise",
-    "affiliation_changed",
-    "superseded",
-    "cessation_of_operation",
-    "certificate_hold",
-    "remove_from_crl",
-    "privilege_withdrawn",
-    "aa_compromise",
-)
+REVOCATION_REASONS = tuple(REASON_NUMBERS.values())
 
 RequestBody: TypeAlias = "csr.CertificationRequest | asn1_crmf.CertReqMsg"
 

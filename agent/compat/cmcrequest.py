@@ -36,7 +36,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agent.compat.requestconfig import (
-    REVOCATION_REASONS,
     TOOL,
     RequestConfig,
     common_controls,
@@ -127,10 +126,11 @@ def build_enrollment(config: RequestConfig, devices: DogtagDevices) -> tuple[cms
 
 def build_revocation(config: RequestConfig, devices: DogtagDevices) -> tuple[cms.ContentInfo, str]:
     from agent.cmc.pkidata import FullPKIRequestBuilder
+    from agent.cmc.reasons import revocation_reason
 
     serial = parse_serial(config.text("revRequest.serial"), "revRequest.serial")
     reason_text = config.text("revRequest.reason")
-    reason = REVOCATION_REASONS.get(reason_text.strip().lower())
+    reason = revocation_reason(reason_text, dogtag_only=True)
     if reason is None:
         raise CompatError(
             f"revRequest.reason={reason_text}: use one of unspecified, keyCompromise, caCompromise, "

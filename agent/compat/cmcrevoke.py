@@ -23,18 +23,6 @@ from agent.compat.tool import EXIT_FAILED, CompatError, refuse_secret_option, ru
 TOOL = "CMCRevoke"
 OUTPUT_FILE = "CMCRevoke.out"
 LOGIN_ALTERNATIVES = "-P<file> (first line), --pin-env=NAME, or run it on a terminal to be prompted"
-REASON_NUMBERS = {
-    0: "unspecified",
-    1: "key_compromise",
-    2: "ca_compromise",
-    3: "affiliation_changed",
-    4: "superseded",
-    5: "cessation_of_operation",
-    6: "certificate_hold",
-    8: "remove_from_crl",
-    9: "privilege_withdrawn",
-    10: "aa_compromise",
-}
 SENDER_NONCE_BYTES = 16
 USAGE = """Usage:  CMCRevoke -d<dir to cert8.db, key3.db> -n<nickname> -i<issuerName> -s<serialName> -m<reason to revoke> -h<tokenname> -c<comment>
     -P<file with the token password> or --pin-env=<variable holding it> (-p is refused)
@@ -74,18 +62,13 @@ def parse_arguments(argv: Sequence[str]) -> dict[str, str]:
 
 
 def _reason(text: str) -> str:
-    from agent.compat.requestconfig import REVOCATION_REASONS
+    """CMCRevoke's ``-m`` is a CRL reason code; a reason name is accepted too."""
+    from agent.cmc.reasons import revocation_reason
 
-    try:
-        number = int(text)
-    except ValueError:
-        named = REVOCATION_REASONS.get(text.strip().lower())
-        if named is None:
-            raise CompatError(f"-m{text}: give a CRL reason code (0-6, 8-10) or name") from None
-        return named
-    if number not in REASON_NUMBERS:
-        raise CompatError(f"-m{text}: {number} is not a CRL reason code (0-6, 8-10)")
-    return REASON_NUMBERS[number]
+    reason = revocation_reason(text)
+    if reason is None:
+        raise CompatError(f"-m{text}: give a CRL reason code (0-6, 8-10) or name")
+    return reason
 
 
 def _serial(text: str) -> int:

@@ -29,17 +29,6 @@ MAC_NAMES = {"SHA-256-HMAC": "sha256", "SHA-512-HMAC": "sha512"}
 DOGTAG_DEFAULT_ALGORITHM = "SHA256"
 """CMCRequest's built-in default for the witness algorithms: a name its own lookups do not know."""
 SENDER_NONCE_BYTES = 16
-REVOCATION_REASONS = {
-    "unspecified": "unspecified",
-    "keycompromise": "key_compromise",
-    "cacompromise": "ca_compromise",
-    "affiliationchanged": "affiliation_changed",
-    "superseded": "superseded",
-    "cessationofoperation": "cessation_of_operation",
-    "certificatehold": "certificate_hold",
-    "removefromcrl": "remove_from_crl",
-}
-"""``revRequest.reason`` names (any case) as the builder spells them; Dogtag accepts exactly these."""
 
 
 @dataclass(frozen=True)

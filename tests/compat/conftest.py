@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from tests.devices import make_nssdb
-from tests.running_ca import BIN, LocalCA, run
+from tests.running_ca import BIN, LocalCA, run, serving
 
 __all__ = ["BIN", "LocalCA", "run"]
 
@@ -120,19 +119,8 @@ def oaep_ca(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCA]:
     directory = tmp_path_factory.mktemp("oaep-ca") / "ca"
     tool("cmc-localca", "init", str(directory))
     tool("cmc-localca", "config", "set", str(directory), "keyWrap.useOAEP", "true")
-    process = subprocess.Popen(
-        [str(BIN / "cmc-localca"), "serve", str(directory), "--host", "127.0.0.1", "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    match = re.search(r"listening on https://127\.0\.0\.1:(\d+)", line)
-    assert match, f"cmc-localca serve said {line!r}"
-    yield LocalCA(directory, int(match.group(1)))
-    process.send_signal(signal.SIGTERM)
-    process.wait(timeout=30)
+    with serving(directory) as ca:
+        yield ca
 
 
 def spki(certificate_or_csr: x509.Certificate | x509.CertificateSigningRequest) -> bytes:
