@@ -29,7 +29,7 @@ import secrets
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -444,6 +444,28 @@ def cmd_crl(args: argparse.Namespace) -> int:
 # --- parser -----------------------------------------------------------------------------------------
 
 
+def _add_list_and_show(
+    commands: Any,
+    name: str,
+    help_text: str,
+    key: str,
+    list_handler: Callable[[argparse.Namespace], int],
+    show_handler: Callable[[argparse.Namespace], int],
+) -> argparse.ArgumentParser:
+    """``NAME list DIR [--json]`` and ``NAME show DIR KEY [--json]``; returns the ``show`` parser."""
+    verbs = commands.add_parser(name, help=help_text).add_subparsers(dest=f"{name}_command", required=True)
+    listing = verbs.add_parser("list")
+    listing.add_argument("dir")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(handler=list_handler)
+    showing: argparse.ArgumentParser = verbs.add_parser("show")
+    showing.add_argument("dir")
+    showing.add_argument(key)
+    showing.add_argument("--json", action="store_true")
+    showing.set_defaults(handler=show_handler)
+    return showing
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cmc-localca", description="A Dogtag-compatible CMC CA for development."
@@ -504,45 +526,12 @@ def build_parser() -> argparse.ArgumentParser:
     token_list.add_argument("--json", action="store_true")
     token_list.set_defaults(handler=cmd_shared_token_list)
 
-    profile = commands.add_parser("profile", help="certificate profiles").add_subparsers(
-        dest="profile_command", required=True
+    _add_list_and_show(commands, "profile", "certificate profiles", "id", cmd_profile_list, cmd_profile_show)
+    _add_list_and_show(commands, "request", "requests received", "id", cmd_request_list, cmd_request_show)
+    cert_show = _add_list_and_show(
+        commands, "cert", "certificates issued", "serial", cmd_cert_list, cmd_cert_show
     )
-    profile_list = profile.add_parser("list")
-    profile_list.add_argument("dir")
-    profile_list.add_argument("--json", action="store_true")
-    profile_list.set_defaults(handler=cmd_profile_list)
-    profile_show = profile.add_parser("show")
-    profile_show.add_argument("dir")
-    profile_show.add_argument("id")
-    profile_show.add_argument("--json", action="store_true")
-    profile_show.set_defaults(handler=cmd_profile_show)
-
-    request = commands.add_parser("request", help="requests received").add_subparsers(
-        dest="request_command", required=True
-    )
-    request_list = request.add_parser("list")
-    request_list.add_argument("dir")
-    request_list.add_argument("--json", action="store_true")
-    request_list.set_defaults(handler=cmd_request_list)
-    request_show = request.add_parser("show")
-    request_show.add_argument("dir")
-    request_show.add_argument("id")
-    request_show.add_argument("--json", action="store_true")
-    request_show.set_defaults(handler=cmd_request_show)
-
-    cert = commands.add_parser("cert", help="certificates issued").add_subparsers(
-        dest="cert_command", required=True
-    )
-    cert_list = cert.add_parser("list")
-    cert_list.add_argument("dir")
-    cert_list.add_argument("--json", action="store_true")
-    cert_list.set_defaults(handler=cmd_cert_list)
-    cert_show = cert.add_parser("show")
-    cert_show.add_argument("dir")
-    cert_show.add_argument("serial")
-    cert_show.add_argument("--json", action="store_true")
     cert_show.add_argument("--pem", action="store_true", help="print the certificate itself")
-    cert_show.set_defaults(handler=cmd_cert_show)
 
     key = commands.add_parser("key", help="the KRA").add_subparsers(dest="key_command", required=True)
     key_recover = key.add_parser("recover", help="the archived private key of a certificate")

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from asn1crypto import algos as asn1_algos
+from asn1crypto import core as asn1_core
 from asn1crypto import crl as asn1_crl
 from asn1crypto import keys as asn1_keys
 from asn1crypto import x509 as asn1_x509
@@ -41,7 +42,7 @@ def x509_time(moment: datetime) -> asn1_x509.Time:
 def signature_algorithm(signer: SoftwareKey) -> asn1_algos.SignedDigestAlgorithm:
     """The CA's default signing algorithm: SHA256withRSA (NULL parameters) or SHA256withEC (none)."""
     if signer.key_algorithm == "rsa":
-        return asn1_algos.SignedDigestAlgorithm({"algorithm": "sha256_rsa", "parameters": None})
+        return asn1_algos.SignedDigestAlgorithm({"algorithm": "sha256_rsa", "parameters": asn1_core.Null()})
     return asn1_algos.SignedDigestAlgorithm({"algorithm": "sha256_ecdsa"})
 
 

@@ -51,6 +51,14 @@ def test_init_makes_a_complete_ca(tmp_path: Path, key_type: str) -> None:
         protection.public_key().__class__.__name__.startswith("RSA")
         or "RSA" in type(protection.public_key()).__name__
     )
+    # As JSS writes them: sha256WithRSAEncryption with NULL parameters (RFC 4055), ECDSA with none.
+    from asn1crypto import pem as asn1_pem
+    from asn1crypto import x509 as asn1_x509
+
+    der = asn1_pem.unarmor((directory / "tls.pem").read_bytes())[2]
+    algorithm = asn1_x509.Certificate.load(der)["signature_algorithm"].dump()
+    expected = "300d06092a864886f70d01010b0500" if key_type.startswith("rsa") else "300a06082a8648ce3d040302"
+    assert algorithm.hex() == expected
     config = (directory / "CS.cfg").read_text()
     assert "keyWrap.useOAEP=false" in config and "cmc.popLinkWitnessRequired=false" in config
     assert "profile.caFullCMCSharedTokenCert.enable=true" in config
