@@ -74,4 +74,40 @@ SERIAL=$(openssl x509 -in server-chain.pem -noout -serial | cut -d= -f2)
 show "$BIN/cmc-agent" token import-cert --token "$TOKEN" --label "server.example.com $SERIAL" server-chain.pem "${PIN[@]}"
 openssl verify -CAfile ca/ca.pem server-chain.pem | sed 's/^/   openssl: /'
 
-step "Done: the agent's key and the server's key did all the signing, and neither left the token"
+step "9. A smart card (a second token): a first signing certificate with a shared secret, in one command"
+[ -f card.pin ] || { od -An -N4 -tu4 /dev/urandom | tr -d ' ' > card.pin; chmod 600 card.pin; }
+bash "$ROOT/softhsm-setup/make-softhsm-token.sh" "$WORK/softhsm" card card.pin so.pin
+CARD="pkcs11:token=card?module-path=/usr/lib/softhsm/libsofthsm2.so"
+[ -f jdoe.secret ] || "$BIN/cmc-localca" shared-token add ca --uid jdoe --generate --secret-out jdoe.secret
+rm -f signing.enroll.json signing.trip*  # each demo run enrolls anew
+enroll_signing() {
+    show "$BIN/cmc-agent" enroll --token "$CARD" --label signing --subject "CN=John Doe,UID=jdoe" \
+        --identification jdoe --secret-file jdoe.secret --pop-link-witness \
+        --url "https://127.0.0.1:$PORT/ca/ee/ca/profileSubmitCMCFull?profileId=caFullCMCSharedTokenCert" \
+        --ca-cert ca/ca.pem --chain-out signing.pem --pin-file card.pin
+}
+enroll_signing
+
+step "10. An encryption-only key on the card, archived in the KRA: two EncryptedPOP trips, one command"
+# A new key each run: the CA (like Dogtag's user-signed profile) refuses a second certificate for a key
+# outside the renewal grace period.
+ENC_LABEL="encryption-$(date +%Y%m%d-%H%M%S)"
+show "$BIN/cmc-agent" enroll --token "$CARD" --label "$ENC_LABEL" --archivable --pop none \
+    --archive-to ca/kra-transport.pem --subject "CN=John Doe,UID=jdoe,OU=Encryption" \
+    --signer-key "pkcs11:token=card;object=signing;type=private?module-path=/usr/lib/softhsm/libsofthsm2.so" --signer-cert signing.pem \
+    --url "https://127.0.0.1:$PORT/ca/ee/ca/profileSubmitUserSignedCMCFull?profileId=caFullCMCUserSignedCert" \
+    --ca-cert ca/ca.pem --chain-out encryption.pem --pin-file card.pin
+ENC_SERIAL=$(openssl x509 -in encryption.pem -noout -serial | cut -d= -f2)
+umask 077
+"$BIN/cmc-localca" key recover ca --serial "0x$ENC_SERIAL" --out recovered.pem >/dev/null
+if [ "$(openssl pkey -in recovered.pem -pubout)" = "$(openssl x509 -in encryption.pem -noout -pubkey)" ]; then
+    echo "   the KRA holds the very key that is on the card (recovered and compared, then deleted)"
+else
+    echo "   MISMATCH between the archived key and the certificate"; rm -f recovered.pem; exit 1
+fi
+rm -f recovered.pem
+
+step "11. Step 9's command once more: the state file says it is done, and nothing is sent again"
+enroll_signing
+
+step "Done: every signature was made on a token, and no key left one except, wrapped, the archived one"
