@@ -132,7 +132,10 @@ def load_module(spec: ModuleSpec) -> Any:
                     return
                 c_initialize(path, reserved)
 
-        lib = _PreinitialisedLib(path)
+        try:
+            lib = _PreinitialisedLib(path)
+        except pkcs11.exceptions.PKCS11Error as exc:  # not a shared object, or no C_GetFunctionList
+            raise ModuleNotFound(f"cannot load PKCS#11 module {spec.path}: {exc}") from None
         pkcs11._loaded[path] = lib  # later pkcs11.lib(path) calls get this instance
         _loaded[path] = (reserved, lib)
         log.info("loaded PKCS#11 module %s (%s)", path, lib.library_description)

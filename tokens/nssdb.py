@@ -22,6 +22,17 @@ NSS_FIPS_USER_TOKEN = "NSS FIPS 140-2 Certificate DB"  # noqa: S105 (a token lab
 INTERNAL_TOKEN_NAMES = frozenset({"", "internal", "internal key storage token", NSS_USER_TOKEN.lower()})
 
 
+def nss_init_string(directory: str | os.PathLike[str], read_only: bool = False) -> str:
+    """softokn's init string for the database in ``directory`` (an absolute path).
+
+    Inside NSS's quoted parameter values a backslash escapes the next character, so a ``'`` or ``\\`` in
+    the path is escaped; unescaped, softokn would fail to initialise (or open another directory).
+    """
+    escaped = os.fspath(directory).replace("\\", "\\\\").replace("'", "\\'")
+    flags = "readOnly" if read_only else "optimizeSpace"
+    return f"configdir='sql:{escaped}' certPrefix='' keyPrefix='' secmod='secmod.db' flags={flags}"
+
+
 @dataclass(frozen=True)
 class RegisteredModule:
     """One ``library=`` entry of ``pkcs11.txt``."""
@@ -49,10 +60,7 @@ class NssDatabase:
 
     def init_string(self, read_only: bool = False) -> bytes:
         """The ``pReserved`` string softokn needs in ``C_Initialize``."""
-        flags = "readOnly" if read_only else "optimizeSpace"
-        return (
-            f"configdir='sql:{self.directory}' certPrefix='' keyPrefix='' secmod='secmod.db' flags={flags}"
-        ).encode()
+        return nss_init_string(self.directory, read_only).encode()
 
     def softokn_spec(self) -> ModuleSpec:
         path = find_module("softokn3")

@@ -51,6 +51,8 @@ def read_pin_file(path: Path) -> str:
             line = handle.readline()
     except OSError as exc:
         raise PinUnavailable(f"cannot read PIN file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise PinUnavailable(f"PIN file {path} is not UTF-8 text") from None
     if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
         log.warning("PIN file %s is readable by other users; chmod 600 it", path)
     pin = line.rstrip("\r\n")

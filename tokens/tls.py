@@ -143,8 +143,9 @@ def nss_init_args(db_dir: str) -> str:
     Byte for byte what :mod:`tokens.nssdb` passes, so that whichever initialises softokn first in a process
     (this, the provider or python-pkcs11) opens the database the same way.
     """
-    directory = os.path.realpath(os.path.expanduser(db_dir)).replace("\\", "\\\\").replace("'", "\\'")
-    return f"configdir='sql:{directory}' certPrefix='' keyPrefix='' secmod='secmod.db' flags=optimizeSpace"
+    from tokens.nssdb import nss_init_string
+
+    return nss_init_string(os.path.realpath(os.path.expanduser(db_dir)))
 
 
 def default_provider_path() -> str:
@@ -197,7 +198,8 @@ class DeviceKeyAdapter(HTTPAdapter):
     """A ``requests`` transport whose TLS comes entirely from one client ``SSLContext``.
 
     ``verify=False`` is refused, and a CA path passed as ``verify`` (or taken from ``REQUESTS_CA_BUNDLE``)
-    is ignored: trust is the CA file the context was built with, and nothing may widen it.
+    is ignored, as is requests' own CA bundle: trust is the CA file the context was built with, and
+    nothing may widen it.
     """
 
     def __init__(self, context: ssl.SSLContext, **kwargs: Any) -> None:
@@ -213,6 +215,18 @@ class DeviceKeyAdapter(HTTPAdapter):
     def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
         proxy_kwargs["ssl_context"] = self._context
         return super().proxy_manager_for(proxy, **proxy_kwargs)
+
+    def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
+        """Always verify, with the context's own CA file and nothing else.
+
+        requests' own version points the pool at its CA bundle (certifi) whenever ``verify`` is true, and
+        urllib3 then loads that bundle into our context: every public CA would be trusted from then on.
+        """
+        conn.cert_reqs = "CERT_REQUIRED"
+        conn.ca_certs = None
+        conn.ca_cert_dir = None
+        conn.cert_file = None
+        conn.key_file = None
 
     def send(
         self,

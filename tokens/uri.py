@@ -38,6 +38,7 @@ OBJECT_TYPES = ("private", "public", "cert", "secret-key", "data")
 _PATH_SAFE = ":[]@!$'()*+,=&"
 _QUERY_SAFE = ":[]@!$'()*+,=/?|"
 _VERSION = re.compile(r"^\d+(\.\d+)?$")
+_SLOT_ID = re.compile(rb"[0-9]+\Z")
 
 
 def _decode(value: str, what: str) -> bytes:
@@ -106,10 +107,10 @@ class Pkcs11Uri:
             if name == "id":
                 values[key] = decoded
             elif name == "slot-id":
-                try:
-                    values[key] = int(_text(decoded, name), 10)
-                except ValueError:
-                    raise InvalidUri(f"slot-id={raw!r} is not a decimal number") from None
+                # RFC 7512: DIGIT+ (int() would also take "-1", "+5", " 7", "1_0" and non-ASCII digits)
+                if not _SLOT_ID.match(decoded):
+                    raise InvalidUri(f"slot-id={raw!r} is not a decimal number")
+                values[key] = int(decoded)
             else:
                 values[key] = _text(decoded, name)
         for part in filter(None, query.split("&")):

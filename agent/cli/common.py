@@ -8,6 +8,7 @@ URI carrying ``pin-value`` is refused here. ``--nssdb DIR`` makes the NSS databa
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -141,6 +142,27 @@ def read_file(path: Path, what: str) -> bytes:
         return path.read_bytes()
     except OSError as exc:
         raise UserFacingError(f"cannot read {what} {path}: {exc.strerror}") from None
+
+
+def check_output_location(path: str | os.PathLike[str]) -> None:
+    """Refuse an output file whose directory is missing or not writable, before any key is made or any
+    request is sent: a CA's answer or a new key's id must not be lost to a typo in ``-o``."""
+    target = Path(path)
+    directory = target.parent if str(target.parent) else Path(".")
+    if target.is_dir():
+        raise UserFacingError(f"cannot write {target}: it is a directory; give a file name")
+    if not directory.is_dir() or not os.access(directory, os.W_OK | os.X_OK):
+        raise UserFacingError(f"cannot write {target}: {directory} is not a directory this user can write")
+
+
+def write_output(path: str | os.PathLike[str], data: bytes | str, *, mode: int = 0o644) -> Path:
+    """:func:`agent.files.write_atomic`, with a failure as one line naming the file."""
+    from agent.files import write_atomic
+
+    try:
+        return write_atomic(path, data, mode=mode)
+    except OSError as exc:
+        raise UserFacingError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def read_certificates(path: Path | None, what: str) -> list[x509.Certificate]:

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from agent.cli.common import add_pin_options, open_private_key
+from agent.cli.common import add_pin_options, check_output_location, open_private_key, write_output
 from agent.cli.main import UserFacingError
 
 
@@ -59,8 +59,8 @@ def run(args: argparse.Namespace) -> int:
     from agent.cmc.archive import build_archive_options
     from agent.cmc.crmf import build_crmf
     from agent.cmc.pem import all_pem_blocks, to_pem
-    from agent.files import write_atomic
 
+    check_output_location(args.output)
     key = open_private_key(args, args.key)
     archive_options = None
     if args.archive_to is not None:
@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     request = build_crmf(
         key, args.subject, pop=args.pop, ski=args.ski, san=args.san, archive_options=archive_options
     )
-    write_atomic(args.output, to_pem(request.dump(), "CERTIFICATE REQUEST"))
+    write_output(args.output, to_pem(request.dump(), "CERTIFICATE REQUEST"))
     info = {
         "crmf": str(args.output),
         "key": str(key.uri),

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from agent.cli.common import add_pin_options, open_private_key
+from agent.cli.common import add_pin_options, check_output_location, open_private_key, write_output
 
 
 def register(subparsers: Any) -> None:
@@ -36,11 +36,11 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from agent.cmc.pem import to_pem
     from agent.cmc.pkcs10 import build_csr
-    from agent.files import write_atomic
 
+    check_output_location(args.output)
     key = open_private_key(args, args.key)
     request = build_csr(key, args.subject, ski=args.ski, san=args.san, hash_name=args.hash)
-    write_atomic(args.output, to_pem(request.dump(), "CERTIFICATE REQUEST"))
+    write_output(args.output, to_pem(request.dump(), "CERTIFICATE REQUEST"))
     if args.json:
         print(json.dumps({"csr": str(args.output), "key": str(key.uri), "dogtag_key_id": key.dogtag_key_id}))
     else:

@@ -26,6 +26,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from agent.cli.common import (
     add_pin_options,
+    check_output_location,
     key_uri,
     open_private_key,
     open_tls_key,
@@ -155,6 +156,8 @@ def run(args: argparse.Namespace) -> int:
     from agent.flows.state import StateFile, Step
 
     report = _reporter(args.json)
+    if args.chain_out is not None:
+        check_output_location(args.chain_out)
     with StateFile(_state_path(args)).locked() as files:
         recorded = files.load()
         if recorded is None and args.resume is not None:

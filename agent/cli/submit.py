@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from agent.cli.common import add_pin_options, open_tls_key
+from agent.cli.common import add_pin_options, check_output_location, open_tls_key, write_output
 from agent.cli.main import UserFacingError
 
 
@@ -38,13 +38,13 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from agent.files import write_atomic
     from agent.transport import CmcClient
 
     try:
         request = args.request.read_bytes()
     except OSError as exc:
         raise UserFacingError(f"cannot read {args.request}: {exc.strerror}") from None
+    check_output_location(args.output)  # the CA may act on the request: its answer must not be lost
     tls_key = None
     if args.key:
         if not args.cert:
@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         args.ca_cert, client_key=tls_key, client_cert=args.cert, timeout=args.timeout
     ) as client:
         answer = client.post(args.url, request)
-    write_atomic(args.output, answer.body)
+    write_output(args.output, answer.body)
     if args.json:
         print(json.dumps({"response": str(args.output), "bytes": len(answer.body), "url": answer.url}))
     else:

@@ -219,10 +219,10 @@ def build_decrypted_pop(config: RequestConfig, devices: DogtagDevices) -> tuple[
 
 
 def _body(argv: list[str]) -> int:
+    from agent.cli.common import write_output
     from agent.compat.b64 import mime_base64
     from agent.compat.configfile import parse_cmcrequest_config, read_config_file, warn_if_password_exposed
     from agent.compat.dogtagdb import DogtagDevices
-    from agent.files import write_atomic
     from tokens.pins import PinSource
 
     if len(argv) != 1 or argv[0] in ("--help", "-help"):
@@ -245,7 +245,7 @@ def _body(argv: list[str]) -> int:
     else:
         message, output = build_enrollment(config, devices)
     der = message.dump()
-    write_atomic(output, der)
+    write_output(output, der)
     print("")
     print("The CMC enrollment request in base-64 encoded format:")
     print("")

@@ -258,9 +258,9 @@ def pkcs7_pem(content_info: cms.ContentInfo) -> str:
 
 
 def _body(argv: list[str]) -> int:
+    from agent.cli.common import write_output
     from agent.cmc import der, signeddata
     from agent.cmc.asn1 import cmc
-    from agent.files import write_atomic
 
     args = build_parser().parse_args(argv)
     if not args.i:
@@ -303,7 +303,7 @@ def _body(argv: list[str]) -> int:
         print(f"ERROR: {failure}", file=sys.stderr)
         return EXIT_FAILED
     if args.o:
-        write_atomic(args.o, pkcs7_pem(content_info))
+        write_output(args.o, pkcs7_pem(content_info))
         print(f"\nPKCS#7 now stored in file: {args.o}")
     return 0
 

@@ -82,11 +82,11 @@ def _serial(text: str) -> int:
 
 
 def _body(argv: list[str]) -> int:
+    from agent.cli.common import write_output
     from agent.cmc.pkidata import FullPKIRequestBuilder
     from agent.compat.b64 import single_line_base64
     from agent.compat.dogtagdb import DogtagDevices
     from agent.compat.tool import read_secret_file
-    from agent.files import write_atomic
     from agent.keyops import random_bytes
     from tokens.pins import PinSource
 
@@ -125,7 +125,7 @@ def _body(argv: list[str]) -> int:
     der = message.dump()
     print("-----BEGIN CERTIFICATE REQUEST-----")
     print(single_line_base64(der) + "\n-----END CERTIFICATE REQUEST-----")
-    write_atomic(OUTPUT_FILE, der)
+    write_output(OUTPUT_FILE, der)
     print(f"\nCMC revocation binary blob written to {OUTPUT_FILE}\n")
     return 0
 

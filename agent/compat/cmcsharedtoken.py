@@ -107,8 +107,8 @@ def _certificate(args: argparse.Namespace) -> bytes:
 
 
 def _body(argv: list[str]) -> int:
+    from agent.cli.common import write_output
     from agent.compat.b64 import mime_base64
-    from agent.files import write_atomic
 
     args = build_parser().parse_args(argv)
     if args.p is not None:
@@ -142,7 +142,7 @@ def _body(argv: list[str]) -> int:
     print(text)
     if args.o:
         print(f"\nStoring Base64 secret data into {args.o}")
-        write_atomic(args.o, text)
+        write_output(args.o, text)
     return 0
 
 

@@ -143,12 +143,13 @@ def _pop_fail_request(
 
 
 def generate(args: argparse.Namespace) -> int:
+    from agent.cli.common import check_output_location, write_output
     from agent.cmc.archive import build_archive_options
     from agent.cmc.crmf import build_crmf
+    from agent.cmc.names import parse_dn
     from agent.compat.b64 import dogtag_pem
     from agent.compat.dogtagdb import DogtagDevices
     from agent.compat.keygen import KeyOptions, generate_request_key, key_spec, write_key_id
-    from agent.files import write_atomic
     from tokens.pins import PinSource
 
     verbose = args.verbose
@@ -197,6 +198,10 @@ def generate(args: argparse.Namespace) -> int:
         print("archival option not enabled")
     if verbose:
         print("Parsing subject DN")
+    parse_dn(args.n)  # refused before the key is made, not after
+    if args.o:
+        check_output_location(args.o)
+    if verbose:
         print("Generating key pair: temporary: false")
     key = generate_request_key(devices, spec, archivable=transport is not None)
     print(f"Keypair private key id: {key.dogtag_key_id}")
@@ -228,7 +233,7 @@ def generate(args: argparse.Namespace) -> int:
     text = dogtag_pem(request.dump(), "CERTIFICATE REQUEST")
     if args.o:
         print(f"Storing CRMF request into {args.o}")
-        write_atomic(args.o, text)
+        write_output(args.o, text)
         print(f"Storing CRMF request key id into {args.o}.keyId")
         write_key_id(args.o, key)
     else:

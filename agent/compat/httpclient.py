@@ -119,6 +119,9 @@ def _send(values: dict[str, str]) -> int:
         request = Path(input_path).read_bytes()
     except OSError as exc:
         raise CompatError(f"cannot read input={input_path}: {exc.strerror}") from None
+    from agent.cli.common import check_output_location
+
+    check_output_location(values["output"])  # the CA may act on the request: its answer must not be lost
     print("")
     print(f"Total number of bytes read = {len(request)}")
 
@@ -176,13 +179,13 @@ def _client_authentication(
 
 def _report(output: str, answer: CmcResponseBytes) -> None:
     """Save the response and print what Dogtag's HttpClient prints about it: the headers as received."""
+    from agent.cli.common import write_output
     from agent.compat.b64 import mime_base64
-    from agent.files import write_atomic
 
     body = answer.body
     headers = "\r\n".join((answer.status_line, *(f"{name}: {value}" for name, value in answer.headers)))
     print(f"\n##Response Headers begin##\n{headers}\n##end##\n")
-    write_atomic(output, body)
+    write_output(output, body)
     print(f"Total number of bytes read = {len(body)}")
     print(mime_base64(body))
     print("")

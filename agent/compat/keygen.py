@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from agent.compat.tool import CompatError, warn
-from agent.files import write_atomic
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -111,5 +110,7 @@ def generate_request_key(devices: DogtagDevices, spec: str, *, archivable: bool 
 def write_key_id(output: str | Path, key: DeviceKey) -> str:
     """``<output>.keyId``: the Dogtag key id, no line break (as PKCS10Client/CRMFPopClient write it)."""
     path = f"{output}.keyId"
-    write_atomic(path, key.dogtag_key_id)
+    from agent.cli.common import write_output
+
+    write_output(path, key.dogtag_key_id)
     return path

@@ -74,11 +74,12 @@ class _UsageError(Exception):
 
 
 def generate(options: dict[str, str]) -> int:
+    from agent.cli.common import check_output_location, write_output
+    from agent.cmc.names import StringPolicy, parse_dn
     from agent.cmc.pkcs10 import build_csr
     from agent.compat.b64 import dogtag_pem
     from agent.compat.dogtagdb import DogtagDevices
     from agent.compat.keygen import KeyOptions, generate_request_key, key_spec, write_key_id
-    from agent.files import write_atomic
     from tokens.pins import PinSource
 
     verbose = "-v" in options
@@ -102,23 +103,22 @@ def generate(options: dict[str, str]) -> int:
         login_source="-P FILE, --pin-env NAME or the prompt",
     )
     subject = options["-n"]
+    encode_as_printable = options.get("-k") == "true"
+    string_policy: StringPolicy = "printable" if encode_as_printable else "utf8"
+    # what can be refused is refused before the key is made: a key without its .keyId is lost
+    parse_dn(subject, string_policy)
+    output = options["-o"]
+    check_output_location(output)
     key = generate_request_key(devices, spec)
     if verbose:
         print(f"PKCS10Client: token {devices.tokenname or 'internal'} logged in...")
         print("PKCS10Client: key pair generated.")
-    encode_as_printable = options.get("-k") == "true"
-    request = build_csr(
-        key,
-        subject,
-        ski=options.get("-y") == "true",
-        string_policy="printable" if encode_as_printable else "utf8",
-    )
+    request = build_csr(key, subject, ski=options.get("-y") == "true", string_policy=string_policy)
     if verbose:
         print("PKCS10Client: Certificate request created")
         print(f"Keypair private key id: {key.dogtag_key_id}")
         print("")
-    output = options["-o"]
-    write_atomic(output, dogtag_pem(request.dump(), "CERTIFICATE REQUEST"))
+    write_output(output, dogtag_pem(request.dump(), "CERTIFICATE REQUEST"))
     print(f"PKCS10Client: Certificate request written into {output}")
     key_id_file = write_key_id(output, key)
     print(f"PKCS10Client: PKCS#10 request key id written into {key_id_file}")

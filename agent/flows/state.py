@@ -258,7 +258,7 @@ class StateFile:
         return path.name
 
     def read_sibling(self, name: str) -> bytes:
-        path = self.directory / name
+        path = self.path_of(name)
         try:
             return path.read_bytes()
         except OSError as exc:
@@ -268,6 +268,13 @@ class StateFile:
             ) from None
 
     def path_of(self, name: str) -> Path:
+        """A file recorded in the state: a plain name in the state file's directory, nothing else (an
+        edited state file must not make a run read, post or copy a file from elsewhere)."""
+        if not isinstance(name, str) or not name or name in (".", "..") or "/" in name or "\0" in name:
+            raise StateError(
+                f"{self.path} records {name!r} where the name of a file next to it belongs; remove the "
+                "state file to start over"
+            )
         return self.directory / name
 
     @contextlib.contextmanager

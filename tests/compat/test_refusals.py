@@ -3,11 +3,12 @@ broken inputs. Each refusal is one ``ERROR:`` line that names the way out, with 
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.compat.conftest import tool, write_config
+from tests.compat.conftest import new_database, tool, write_config
 
 
 @pytest.mark.parametrize(
@@ -71,3 +72,27 @@ def test_cmcresponse_refuses_what_is_not_a_cmc_response(tmp_path: Path) -> None:
     garbage.write_bytes(b"\x30\x03\x02\x01\x05")
     result = tool("CMCResponse", "-i", str(garbage), check=False)
     assert result.returncode == 1 and result.stderr.startswith("ERROR: ")
+
+
+@pytest.mark.parametrize("program", ["PKCS10Client", "CRMFPopClient"])
+@pytest.mark.parametrize(
+    ("subject", "output", "expected"),
+    [
+        ("garbage", "r.req", "missing '=' after attribute type"),
+        ("CN=x", "no-such-dir/r.req", "no-such-dir is not a directory this user can write"),
+    ],
+)
+def test_key_generators_refuse_before_making_a_key(
+    program: str, subject: str, output: str, expected: str, tmp_path: Path
+) -> None:
+    """A key whose request or .keyId cannot be written would be an orphan nobody can name."""
+    database = new_database(tmp_path / "db")
+    result = tool(program, "-d", str(database.directory), "-P", str(database.password_file),
+                  "-n", subject, "-o", str(tmp_path / output), check=False)  # fmt: skip
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert expected in result.stderr
+    keys = subprocess.run(
+        ["certutil", "-K", "-d", f"sql:{database.directory}", "-f", str(database.password_file)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert "no keys found" in keys.stdout + keys.stderr, "no key was generated"

@@ -396,3 +396,14 @@ def test_a_damaged_state_file_is_named_not_guessed_at(tmp_path: Path) -> None:
     assert refused.returncode == 1
     assert refused.stderr.startswith(f"cmc-agent: error: the state file {state} is damaged")
     assert "Traceback" not in refused.stderr
+
+
+@pytest.mark.parametrize("name", ["../outside.req", "/etc/hostname", "..", "", 5])
+def test_the_state_names_only_files_next_to_it(tmp_path: Path, name: object) -> None:
+    """An edited state file cannot make a run post, read or copy a file from anywhere else."""
+    from agent.flows.state import StateError, StateFile
+
+    (tmp_path / "outside.req").write_bytes(b"not ours")
+    files = StateFile(tmp_path / "inner" / "web.enroll.json")
+    with pytest.raises(StateError, match="where the name of a file next to it belongs"):
+        files.read_sibling(name)  # type: ignore[arg-type]

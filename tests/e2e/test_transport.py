@@ -45,3 +45,11 @@ def test_nothing_listening(local_ca: LocalCA, request_file: Path, tmp_path: Path
     url = f"https://127.0.0.1:{port}/ca/ee/ca/profileSubmitCMCFull"
     message = _submit(local_ca, request_file, url, tmp_path / "r.bin")
     assert "connection refused (is the CA running on that port?)" in message
+
+
+def test_an_unwritable_output_is_refused_before_anything_is_sent(
+    local_ca: LocalCA, request_file: Path, tmp_path: Path
+) -> None:
+    """The CA may act on a request: its answer must have somewhere to go before the request leaves."""
+    message = _submit(local_ca, request_file, local_ca.url(), tmp_path / "no-such-dir" / "r.bin")
+    assert message.endswith("no-such-dir is not a directory this user can write")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.devices import NSSDatabase, SoftHSMToken, make_softhsm_token
+from tests.devices import NSSDatabase, SoftHSMToken, make_nssdb, make_softhsm_token
 from tests.tokens.test_keys import fresh_label
 
 pytestmark = pytest.mark.usefixtures("softhsm")
@@ -112,12 +112,51 @@ def test_missing_module_is_named(softhsm: SoftHSMToken) -> None:
     assert "/nonexistent/libp11.so does not exist" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("uri_query", "pin_bytes", "expected"),
+    [
+        ("?module-path=/etc/passwd", b"1234\n", "cannot load PKCS#11 module /etc/passwd"),
+        ("?module-path=/lib/x86_64-linux-gnu/libz.so.1", b"1234\n", "undefined symbol: C_GetFunctionList"),
+        ("", b"\xff\xfe12\n", "is not UTF-8 text"),
+    ],
+)
+def test_a_file_that_is_not_what_it_should_be_is_one_line(
+    softhsm: SoftHSMToken, tmp_path: Path, uri_query: str, pin_bytes: bytes, expected: str
+) -> None:
+    pin_file = tmp_path / "pin"
+    pin_file.write_bytes(pin_bytes)
+    pin_file.chmod(0o600)
+    result = cmc_agent("token", "keys", "--token", softhsm.uri + uri_query, "--pin-file", str(pin_file))
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert expected in result.stderr
+
+
+def test_nss_database_in_a_directory_with_a_quote(tmp_path: Path) -> None:
+    db = make_nssdb(tmp_path / "it's a \\ db")
+    keygen = cmc_agent("token", "keygen", "--nssdb", str(db.directory), "--label", "quoted",
+                       "--type", "ec:p256", "--pin-file", str(db.password_file))  # fmt: skip
+    assert keygen.returncode == 0, keygen.stderr
+    listed = subprocess.run(
+        ["certutil", "-K", "-d", f"sql:{db.directory}", "-f", str(db.password_file)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert "quoted" in listed.stdout, "the key is in that database, not in another directory"
+
+
 def test_unknown_key_label(softhsm: SoftHSMToken, tmp_path: Path) -> None:
     result = cmc_agent("csr", "--key", f"{softhsm.uri};object=missing", "--subject", "CN=x",
                        "-o", str(tmp_path / "x.csr"), "--pin-file", str(softhsm.pin_file))  # fmt: skip
     assert result.returncode == 1
     assert "no private key matches" in result.stderr and "object=missing" in result.stderr
     assert not (tmp_path / "x.csr").exists()
+
+
+@pytest.mark.parametrize("output", ["no-such-dir/x.csr", "."])
+def test_an_unwritable_output_is_one_line(softhsm: SoftHSMToken, tmp_path: Path, output: str) -> None:
+    result = cmc_agent("csr", "--key", f"{softhsm.uri};object=missing", "--subject", "CN=x",
+                       "-o", str(tmp_path / output), "--pin-file", str(softhsm.pin_file))  # fmt: skip
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert f"cannot write {tmp_path / output}" in result.stderr
 
 
 def test_malformed_uri_is_named() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 import stat
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from asn1crypto import core
 
 from tests.devices import ROOT, NSSDatabase, SoftHSMToken, make_nssdb, make_softhsm_token
@@ -297,6 +299,25 @@ def test_server_from_an_unknown_ca_is_rejected(
         result = run_scenario("error", **params, url=impostor.url(), ca=str(ca.cert_file))
     assert result["error"] == "SSLError"
     assert "CERTIFICATE_VERIFY_FAILED" in result["message"]
+
+
+def test_no_ca_bundle_widens_the_trust_of_a_session(
+    ca: TestCA, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """requests' own bundle (certifi) and REQUESTS_CA_BUNDLE must not reach the context: a server whose
+    certificate comes from a CA in them is still a stranger."""
+    public = TestCA.create(tmp_path_factory.mktemp("public-ca"), "a CA in every bundle")
+    key_file, cert_file = public.software_pair("ec", "impostor", server_ip="127.0.0.1")
+    monkeypatch.setattr(requests.adapters, "DEFAULT_CA_BUNDLE_PATH", str(public.cert_file))
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(public.cert_file))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.load_verify_locations(cafile=str(ca.cert_file))
+    session = tls.session_for_context(context)
+    with SServer(cert_file, key_file, client_ca=None) as impostor:
+        for _ in range(2):  # the first request must not widen the trust of the second either
+            with pytest.raises(requests.exceptions.SSLError, match="CERTIFICATE_VERIFY_FAILED"):
+                session.get(impostor.url(), timeout=30)
+    assert context.cert_store_stats()["x509_ca"] == 1
 
 
 def test_server_name_mismatch_is_rejected(softhsm_keys: SoftHSMKeys, server: SServer, ca: TestCA) -> None:
