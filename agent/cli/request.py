@@ -23,10 +23,12 @@ from typing import Any
 
 from agent.cli.common import (
     add_pin_options,
+    check_output_location,
     open_private_key,
     read_certificates,
     read_file,
     read_secret_file,
+    write_output,
 )
 from agent.cli.main import UserFacingError
 
@@ -100,9 +102,9 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from agent.cmc.pkidata import FullPKIRequestBuilder
-    from agent.files import write_atomic
     from agent.keyops import random_bytes
 
+    check_output_location(args.output)  # before any device is opened or anything is signed
     builder = FullPKIRequestBuilder()
     nonce = None
     if args.sender_nonce:
@@ -124,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
         mode, message = _enrollment(args, builder)
 
     der = message.dump()
-    write_atomic(args.output, der)
+    write_output(args.output, der)
     if args.json:
         print(
             json.dumps(

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from agent.cli.common import read_certificates, read_file
+from agent.cli.common import check_output_location, read_certificates, read_file, write_output
 from agent.cli.main import UserFacingError
 
 EXIT_SUCCESS, EXIT_FAILED, EXIT_ACTION_NEEDED = 0, 1, 2
@@ -45,8 +45,9 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from agent.cmc.response import chain_pem, read_response
-    from agent.files import write_atomic
 
+    if args.chain_out:
+        check_output_location(args.chain_out)
     trusted = read_certificates(args.ca_cert, "the CA certificate")
 
     nonce = None
@@ -65,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         request_public_key=public_key,
     )
     if args.chain_out and result.chain:
-        write_atomic(args.chain_out, chain_pem(result))
+        write_output(args.chain_out, chain_pem(result))
 
     if args.json:
         print(json.dumps(result.to_json(), indent=2))

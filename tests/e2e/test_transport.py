@@ -53,3 +53,19 @@ def test_an_unwritable_output_is_refused_before_anything_is_sent(
     """The CA may act on a request: its answer must have somewhere to go before the request leaves."""
     message = _submit(local_ca, request_file, local_ca.url(), tmp_path / "no-such-dir" / "r.bin")
     assert message.endswith("no-such-dir is not a directory this user can write")
+
+
+def test_request_and_response_refuse_an_unwritable_output_in_one_line(tmp_path: Path) -> None:
+    secret = tmp_path / "secret"
+    secret.write_text("s\n")
+    missing = tmp_path / "no-such-dir" / "out.bin"
+    made = run("cmc-agent", "request", "--revoke", "1", "--reason", "keyCompromise", "--issuer", "CN=CA",
+               "--secret-file", str(secret), "-o", str(missing), check=False)  # fmt: skip
+    assert made.returncode == 1 and "Traceback" not in made.stderr
+    assert f"cannot write {missing}: {missing.parent} is not a directory" in made.stderr
+    response = tmp_path / "response.bin"
+    response.write_bytes(b"\x30\x00")
+    read = run("cmc-agent", "response", str(response), "--ca-cert", str(secret), "--chain-out", str(missing),
+               check=False)  # fmt: skip
+    assert read.returncode == 1 and "Traceback" not in read.stderr
+    assert f"cannot write {missing}" in read.stderr
