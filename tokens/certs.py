@@ -222,7 +222,12 @@ def list_certificates(
     try:
         objects = list(session.get_objects(template))
         for obj in objects:
-            cert = asn1_x509.Certificate.load(bytes(obj[Attribute.VALUE]))
+            try:
+                cert = asn1_x509.Certificate.load(bytes(obj[Attribute.VALUE]))
+                serial, not_after = int(cert.serial_number), cert.not_valid_after.isoformat()
+            except (ValueError, TypeError):
+                log.warning("token %s holds a certificate object that does not parse; skipped", token.label)
+                continue
             subject_text, issuer_text = _names(cert)
             if subject is not None and subject not in (subject_text, cert.subject.human_friendly):
                 continue
@@ -234,8 +239,8 @@ def list_certificates(
                 key_id=obj_id,
                 subject=subject_text,
                 issuer=issuer_text,
-                serial=int(cert.serial_number),
-                not_after=cert["tbs_certificate"]["validity"]["not_after"].native.isoformat(),
+                serial=serial,
+                not_after=not_after,
                 certificate=cert,
             )
     except p11x.PKCS11Error as exc:
@@ -246,8 +251,11 @@ def _names(cert: asn1_x509.Certificate) -> tuple[str, str]:
     """Subject and issuer as RFC 4514 strings (what users type with --subject and see in openssl)."""
     from cryptography import x509
 
-    parsed = x509.load_der_x509_certificate(cert.dump())
-    return parsed.subject.rfc4514_string(), parsed.issuer.rfc4514_string()
+    try:
+        parsed = x509.load_der_x509_certificate(cert.dump())
+        return parsed.subject.rfc4514_string(), parsed.issuer.rfc4514_string()
+    except ValueError:
+        return "(unreadable certificate)", "(unreadable certificate)"
 
 
 def public_key_from_certificate_object(session: Any, key_id: bytes) -> asn1_keys.PublicKeyInfo | None:

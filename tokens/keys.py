@@ -310,7 +310,11 @@ class DeviceKey:
         if mechanism == Mechanism.AES_CBC_PAD and (iv is None or len(iv) != 16):
             raise OperationFailed("aes-cbc-pad wrapping needs a 16-byte IV")
         private = self._private()
-        if not private[Attribute.EXTRACTABLE]:
+        try:
+            extractable = bool(private[Attribute.EXTRACTABLE])
+        except p11x.PKCS11Error as exc:
+            raise translate(exc, f"reading whether {self.uri} may be archived", self.token.label) from None
+        if not extractable:
             raise OperationFailed(
                 f"{self.uri} is not extractable, so it cannot be archived; generate the key with --archivable"
             )
@@ -335,7 +339,10 @@ class DeviceKey:
         except p11x.PKCS11Error as exc:
             raise translate(exc, f"wrapping {self.uri} for archival", self.token.label) from None
         finally:
-            wrapping_key.destroy()
+            try:
+                wrapping_key.destroy()
+            except p11x.PKCS11Error:
+                log.debug("the archival session key was already gone")
 
 
 # --- lookup ----------------------------------------------------------------------------------------

@@ -165,3 +165,20 @@ def test_an_unlabelled_key_takes_its_certificates_nickname(
         check=True, capture_output=True, text=True,
     ).stdout  # fmt: skip
     assert f"{key.key_id.hex()}   {nickname}" in keys
+
+
+def test_a_certificate_object_that_does_not_parse_is_skipped_not_fatal(sh_token: OpenToken) -> None:
+    """Another tool may have stored garbage as a certificate; listing the rest must still work."""
+    from pkcs11 import Attribute, CertificateType, ObjectClass
+
+    label = fresh_label("garbage")
+    garbage = sh_token.session().create_object(
+        {Attribute.CLASS: ObjectClass.CERTIFICATE, Attribute.CERTIFICATE_TYPE: CertificateType.X_509,
+         Attribute.TOKEN: False, Attribute.LABEL: label, Attribute.VALUE: b"\x30\x03\x02\x01\x01",
+         Attribute.SUBJECT: b"\x30\x00"},
+    )  # fmt: skip
+    try:
+        assert list(list_certificates(sh_token, label=label)) == []
+        list(list_certificates(sh_token))  # the whole listing survives it
+    finally:
+        garbage.destroy()
