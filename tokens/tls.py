@@ -314,16 +314,6 @@ def provider_key_uri(key_uri: str) -> str:
     return "pkcs11:" + ";".join(attributes)
 
 
-def uri_path_attributes(uri: str) -> dict[str, str]:
-    """The percent-decoded path attributes of a ``pkcs11:`` URI (``id`` stays encoded: it is binary)."""
-    path = uri[len("pkcs11:") :].partition("?")[0]
-    attributes: dict[str, str] = {}
-    for item in filter(None, path.split(";")):
-        name, _, value = item.partition("=")
-        attributes[name] = value if name == "id" else unquote(value)
-    return attributes
-
-
 def _redacted(uri: str) -> str:
     return uri.partition("?")[0]
 

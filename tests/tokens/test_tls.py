@@ -463,7 +463,6 @@ def test_provider_uri_keeps_path_attributes_and_makes_type_private() -> None:
     uri = "pkcs11:token=My%20Token;id=%01%02?module-path=/usr/lib/x.so"
     assert tls.provider_key_uri(uri) == "pkcs11:token=My%20Token;id=%01%02;type=private"
     assert tls.provider_key_uri("pkcs11:object=k;type=private") == "pkcs11:object=k;type=private"
-    assert tls.uri_path_attributes("pkcs11:token=My%20Token;id=%01") == {"token": "My Token", "id": "%01"}
 
 
 @pytest.mark.parametrize(
