@@ -27,6 +27,7 @@ from localca.cms import CMSCheckFailed, content_digest, find_certificate, verify
 from localca.failures import AuthenticationFailed
 from localca.names import dn_string
 from localca.pop import PopCheckFailed, jss_reencode, verify_pkcs10_signature
+from localca.recognition import issued_here, recognised, registered_user
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,14 @@ NO_CLIENT_CERT = "No Client Certificate Found"
 TLS_SIGNER_MISMATCH = (
     f"{INVALID_CREDENTIAL}:SSL client authentication certificate and CMC signer do not match"
 )
+SIGNER_NOT_ISSUED_HERE = (
+    f"{INVALID_CREDENTIAL}:CMC signing cert is not the certificate this CA issued under its serial number"
+)
+TLS_CERT_NOT_RECOGNISED = (
+    f"{INVALID_CREDENTIAL}:SSL client authentication certificate was neither issued nor registered here"
+)
+AUTHORIZATION_ERROR = "Authorization Error"
+"""AgentCertAuth's text (CMS_AUTHORIZATION_ERROR) for a CA user outside its ``agentGroup``."""
 PKI_DATA_OID = "1.3.6.1.5.5.7.12.2"
 
 CMC_AUTH = "CMCAuth"
@@ -67,18 +76,6 @@ class AuthToken:
 
 def _octets(value: object) -> bytes:
     return bytes(value)  # type: ignore[call-overload]
-
-
-def _certificate_version(certificate: asn1_x509.Certificate) -> int:
-    return int(certificate["tbs_certificate"]["version"].native.lstrip("v")) + 1
-
-
-def agent_description(certificate: asn1_x509.Certificate) -> str:
-    """``UGSubsystem.getCertificateString``: how Dogtag's user entries name their certificate."""
-    return (
-        f"{_certificate_version(certificate)};{certificate.serial_number};"
-        f"{dn_string(certificate.issuer)};{dn_string(certificate.subject)}"
-    )
 
 
 def decode_structure(pki_data: cmc.PKIData) -> None:
@@ -177,17 +174,20 @@ class Authenticator:
                     raise AuthenticationFailed("missing SSL client authentication certificate;")
             elif tls_cert.subject != certificate.subject:
                 raise AuthenticationFailed(TLS_SIGNER_MISMATCH)
+            elif not recognised(self.ca, tls_cert):
+                raise AuthenticationFailed(TLS_CERT_NOT_RECOGNISED)
             verify_signer_info(signer_info, digest, content_type, certificate.public_key)
             return self._authenticate_ca_user(certificate, token)
         return None
 
     def _authenticate_ca_user(self, certificate: asn1_x509.Certificate, token: AuthToken) -> str:
-        """CertUserDBAuthentication: not revoked, and a user whose description names this certificate."""
+        """CertUserDBAuthentication: not revoked, and a user registered with exactly this certificate
+        (Dogtag matches the user's description text only; see :mod:`localca.recognition`)."""
         if self.ca.config.get_bool("auths.revocationChecking.enabled", True) and self.ca.is_revoked(
             certificate
         ):
             raise AuthenticationFailed(INVALID_CREDENTIAL)
-        agent = self.ca.store.find_agent_by_description(agent_description(certificate))
+        agent = registered_user(self.ca, certificate)
         if agent is None:
             raise AuthenticationFailed(INVALID_CREDENTIAL)
         token.agent_in_group = agent.in_agent_group
@@ -258,9 +258,13 @@ class Authenticator:
                         return None  # JSS looks the signer up in its own database and fails
                     if tls_cert is None:
                         raise AuthenticationFailed(NO_CLIENT_CERT)
+                    if not issued_here(self.ca, certificate):
+                        raise AuthenticationFailed(SIGNER_NOT_ISSUED_HERE)
                     token.signer_principal = certificate.subject
                     if tls_cert.subject != certificate.subject:
                         raise AuthenticationFailed(TLS_SIGNER_MISMATCH)
+                    if not recognised(self.ca, tls_cert):
+                        raise AuthenticationFailed(TLS_CERT_NOT_RECOGNISED)
                     algorithm = certificate.public_key.algorithm
                     if algorithm not in ("rsa", "ec"):
                         raise AuthenticationFailed(
@@ -415,11 +419,15 @@ class Authenticator:
     # -- AgentCertAuth -----------------------------------------------------------------------------
 
     def _agent_cert_auth(self, tls_cert: asn1_x509.Certificate | None) -> AuthToken:
+        """AgentCertAuthentication: a registered CA user, and a member of ``agentGroup`` when one is set
+        (CS.cfg ``auths.instance.AgentCertAuth.agentGroup=Certificate Manager Agents``)."""
         if tls_cert is None or self.ca.is_revoked(tls_cert):
             raise AuthenticationFailed(INVALID_CREDENTIAL)
-        agent = self.ca.store.find_agent_by_description(agent_description(tls_cert))
+        agent = registered_user(self.ca, tls_cert)
         if agent is None:
             raise AuthenticationFailed(INVALID_CREDENTIAL)
+        if self.ca.config.get("auths.instance.AgentCertAuth.agentGroup") and not agent.in_agent_group:
+            raise AuthenticationFailed(AUTHORIZATION_ERROR)
         return AuthToken(
             authenticator=AGENT_CERT_AUTH,
             user_id=agent.subject,

@@ -65,6 +65,12 @@ class CADirectory:
         return self.root / DATABASE_FILE_NAME
 
     @property
+    def client_issuers(self) -> Path:
+        """Other CAs whose certificates TLS clients may present: issuers of agents registered with
+        ``agent add --cert --issuer-cert`` (the CA's own ``ca.pem`` is always trusted)."""
+        return self.root / "client-issuers.pem"
+
+    @property
     def profiles(self) -> Path:
         return self.root / "profiles"
 

@@ -138,7 +138,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_agent_add(args: argparse.Namespace) -> int:
     from asn1crypto import csr
 
-    from localca.authn import agent_description
+    from localca.agents import register_agent
     from localca.authority import certificate_pem
     from localca.names import dn_string
     from localca.policy import DefaultFailed, EnrollmentFacts, Rejected, populate, validate
@@ -166,12 +166,7 @@ def cmd_agent_add(args: argparse.Namespace) -> int:
         raise CLIError(f"the request does not fit profile {profile.profile_id}: {exc}") from None
     request_id = ca.store.create_request(profile_id=profile.profile_id, kind="agent", body=request.dump())
     certificate = ca.issue(content, profile_id=profile.profile_id, request_id=request_id)
-    ca.store.add_agent(
-        serial=certificate.serial_number,
-        subject=dn_string(certificate.subject),
-        description=agent_description(certificate),
-        in_agent_group=not args.no_agent_group,
-    )
+    register_agent(ca, certificate, in_agent_group=not args.no_agent_group)
     ca.store.update_request(
         request_id,
         status="complete",

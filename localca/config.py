@@ -26,6 +26,7 @@ DOGTAG_DEFAULTS: Mapping[str, str] = {
     "cmc.response.useSimpleOnSuccess": "false",
     "cmc.cert.confirmRequired": "false",
     "auths.revocationChecking.enabled": "true",
+    "auths.instance.AgentCertAuth.agentGroup": "Certificate Manager Agents",
     "kra.allowEncDecrypt.archival": "false",
     # The double's stand-ins for Dogtag's machine and LDAP configuration.
     "machineName": "localhost",

@@ -17,13 +17,24 @@ from localca.asn1util import is_absent
 from localca.authn import CMC_USER_SIGNED_AUTH, AuthToken
 from localca.authority import CertificateAuthority
 from localca.cms import CMSCheckFailed, find_certificate, verify_signer_info
-from localca.responses import BAD_CERT_ID, BAD_IDENTITY, BAD_MESSAGE_CHECK, FAILED, INTERNAL_CA_ERROR, SUCCESS
+from localca.responses import (
+    BAD_CERT_ID,
+    BAD_IDENTITY,
+    BAD_MESSAGE_CHECK,
+    BAD_REQUEST,
+    FAILED,
+    INTERNAL_CA_ERROR,
+    SUCCESS,
+)
 from localca.sharedtoken import SharedTokenError, decrypt_shared_token
 
 ISSUER_MISMATCH = " certificate issuer DN and revocation request issuer DN do not match"
 PRINCIPAL_MISMATCH = " certificate principal and signer do not match"
 
+REMOVE_FROM_CRL_REFUSED = " revocation reason removeFromCRL (8) belongs in delta CRLs only (RFC 5280 5.3.1)"
+
 REASON_UNSPECIFIED = 0
+REASON_REMOVE_FROM_CRL = 8
 REASONS_MAPPED_TO_UNSPECIFIED = {9, 10}  # privilegeWithdrawn, aACompromise
 
 
@@ -103,6 +114,10 @@ def process_revoke_request(
     record = ca.store.get_certificate(serial)
     if record is None:
         return _failed(BAD_CERT_ID)
+    if int(revoke_request["reason"]) == REASON_REMOVE_FROM_CRL:
+        # Dogtag's other revocation paths read reason 8 as "take off hold", never as a revocation
+        # reason to write into the full CRL; the double refuses it as a bad request.
+        return _failed(BAD_REQUEST, REMOVE_FROM_CRL_REFUSED)
     if record.status == "REVOKED":
         return RevocationOutcome(SUCCESS)
     certificate = asn1_x509.Certificate.load(record.der)

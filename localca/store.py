@@ -22,6 +22,19 @@ from typing import Any
 
 DATABASE_FILE_NAME = "localca.db"
 
+AGENTS_TABLE = """
+CREATE TABLE IF NOT EXISTS agents (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    serial INTEGER NOT NULL,
+    issuer TEXT NOT NULL DEFAULT '',
+    subject TEXT NOT NULL,
+    description TEXT NOT NULL,
+    in_agent_group INTEGER NOT NULL DEFAULT 1,
+    added TEXT NOT NULL,
+    der BLOB NOT NULL UNIQUE
+);
+"""
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS counters (
     name TEXT PRIMARY KEY,
@@ -59,13 +72,6 @@ CREATE TABLE IF NOT EXISTS certs (
     rev_shr_tok TEXT
 );
 CREATE INDEX IF NOT EXISTS certs_by_public_key ON certs (public_key);
-CREATE TABLE IF NOT EXISTS agents (
-    serial INTEGER PRIMARY KEY,
-    subject TEXT NOT NULL,
-    description TEXT NOT NULL,
-    in_agent_group INTEGER NOT NULL DEFAULT 1,
-    added TEXT NOT NULL
-);
 CREATE TABLE IF NOT EXISTS shared_tokens (
     uid TEXT PRIMARY KEY,
     entry_dn TEXT NOT NULL,
@@ -85,6 +91,7 @@ CREATE TABLE IF NOT EXISTS archived_keys (
     wrapped_key BLOB NOT NULL
 );
 """
+SCHEMA += AGENTS_TABLE
 
 FIRST_SERIAL = 1
 
@@ -136,13 +143,21 @@ class CertRecord:
 
 @dataclass
 class AgentRecord:
-    """A CA user identified by its certificate; ``in_agent_group`` = member of Certificate Manager Agents."""
+    """A CA user identified by its certificate; ``in_agent_group`` = member of Certificate Manager Agents.
 
+    ``der`` is the registered certificate itself: a request or TLS client certificate is this user only if
+    it is these bytes (Dogtag's text match on ``version;serial;issuer;subject`` lets a forged certificate
+    with the same fields in). ``issuer`` is this CA's name, or another CA's for ``agent add --cert``.
+    """
+
+    agent_id: int
     serial: int
+    issuer: str
     subject: str
     description: str
     in_agent_group: bool
     added: str
+    der: bytes
 
 
 @dataclass
@@ -176,6 +191,7 @@ class Store:
         self._all_connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
         self._connection().executescript(SCHEMA)
+        self._upgrade_agents_table()
 
     # -- connections -------------------------------------------------------------------------------
 
@@ -224,6 +240,23 @@ class Store:
                     pass  # made by a thread that has ended: SQLite already refuses it
             self._all_connections.clear()
         self._local = threading.local()
+
+    def _upgrade_agents_table(self) -> None:
+        """A database made before agents were held by their certificate: keyed by serial, no ``der``.
+        Its agents were all issued here, so their certificates are in ``certs`` under the same serial."""
+        connection = self._connection()
+        columns = {row["name"] for row in connection.execute("PRAGMA table_info(agents)")}
+        if "der" in columns:
+            return
+        with self._write() as writer:
+            writer.execute("ALTER TABLE agents RENAME TO agents_before_der")
+            writer.execute(AGENTS_TABLE)
+            writer.execute(
+                "INSERT INTO agents (serial, issuer, subject, description, in_agent_group, added, der) "
+                "SELECT old.serial, certs.issuer, old.subject, old.description, old.in_agent_group, "
+                "old.added, certs.der FROM agents_before_der AS old JOIN certs ON certs.serial = old.serial"
+            )
+            writer.execute("DROP TABLE agents_before_der")
 
     # -- counters ----------------------------------------------------------------------------------
 
@@ -376,24 +409,32 @@ class Store:
 
     # -- agents ------------------------------------------------------------------------------------
 
-    def add_agent(self, *, serial: int, subject: str, description: str, in_agent_group: bool = True) -> None:
+    def add_agent(
+        self,
+        *,
+        serial: int,
+        issuer: str,
+        subject: str,
+        description: str,
+        der: bytes,
+        in_agent_group: bool = True,
+    ) -> None:
+        """Register a certificate as a CA user; registering the same certificate again updates it."""
         with self._write() as connection:
             connection.execute(
-                "INSERT OR REPLACE INTO agents (serial, subject, description, in_agent_group, added) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (serial, subject, description, int(in_agent_group), _timestamp()),
+                "INSERT INTO agents (serial, issuer, subject, description, in_agent_group, added, der) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(der) DO UPDATE SET "
+                "in_agent_group = excluded.in_agent_group",
+                (serial, issuer, subject, description, int(in_agent_group), _timestamp(), der),
             )
 
-    def find_agent_by_description(self, description: str) -> AgentRecord | None:
-        row = (
-            self._connection()
-            .execute("SELECT * FROM agents WHERE description = ?", (description,))
-            .fetchone()
-        )
+    def find_agent_by_certificate(self, der: bytes) -> AgentRecord | None:
+        """The CA user registered with exactly this certificate, or None."""
+        row = self._connection().execute("SELECT * FROM agents WHERE der = ?", (der,)).fetchone()
         return None if row is None else _agent_from_row(row)
 
     def list_agents(self) -> list[AgentRecord]:
-        rows = self._connection().execute("SELECT * FROM agents ORDER BY serial").fetchall()
+        rows = self._connection().execute("SELECT * FROM agents ORDER BY id").fetchall()
         return [_agent_from_row(row) for row in rows]
 
     # -- shared tokens -----------------------------------------------------------------------------
@@ -483,6 +524,7 @@ def _request_from_row(row: sqlite3.Row) -> RequestRecord:
 
 def _agent_from_row(row: sqlite3.Row) -> AgentRecord:
     values = dict(row)
+    values["agent_id"] = values.pop("id")
     values["in_agent_group"] = bool(values["in_agent_group"])
     return AgentRecord(**values)
 
