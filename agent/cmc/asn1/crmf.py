@@ -13,6 +13,11 @@ Dogtag quirks these types accept, on purpose (``dogtag-cmc-client.md`` §10):
   :class:`~asn1crypto.algos.SignedDigestAlgorithm` keeps whatever parameters it is given.
 * ``EncryptedValue.symmAlg`` for the AES key-wrap OIDs carries an 8-byte OCTET STRING "IV" that Dogtag's
   KRA insists on decoding, although key wrap has no IV.
+* ``CertTemplate.extensions``: Dogtag's ``CRMFPopClient -y`` writes the SubjectKeyIdentifier extension
+  with the raw 20-byte key id as the extnValue contents instead of the DER ``KeyIdentifier`` (``04 14 ..``)
+  (``dogtag-cmc-client.md`` §11), and Dogtag's CMCRequest and CA accept it.
+  :class:`TemplateExtension` reads that one form of that one extension (see
+  :class:`LenientKeyIdentifierValue`); every other extension, and every other malformed SKI, stays strict.
 
 No I/O and no cryptography here: builders live in :mod:`agent.cmc.crmf`.
 """
@@ -23,6 +28,7 @@ from asn1crypto import cms, x509
 from asn1crypto.algos import AnyAlgorithmIdentifier, EncryptionAlgorithm, SignedDigestAlgorithm
 from asn1crypto.core import (
     Any,
+    Asn1Value,
     BitString,
     Boolean,
     Choice,
@@ -31,6 +37,7 @@ from asn1crypto.core import (
     ObjectIdentifier,
     OctetBitString,
     OctetString,
+    ParsableOctetString,
     Sequence,
     SequenceOf,
     UTF8String,
@@ -58,6 +65,64 @@ class OptionalValidity(Sequence):
     ]
 
 
+DOGTAG_RAW_KEY_ID_LENGTH = 20
+"""The length of the key id Dogtag's CRMFPopClient writes raw into the SKI extnValue (a SHA-1)."""
+
+
+class KeyIdentifier(OctetString):
+    """``KeyIdentifier ::= OCTET STRING``, the SKI extension's value (its own class so that only this
+    extension gets the lenient reading)."""
+
+
+class LenientKeyIdentifierValue(ParsableOctetString):
+    """An extnValue that, for the SubjectKeyIdentifier only, also takes Dogtag's raw 20-byte key id.
+
+    Parsed strictly first; only when the contents do not decode as the :class:`KeyIdentifier` OCTET
+    STRING and are exactly 20 bytes are they taken as the key id itself, as Dogtag's CMCRequest and CA
+    do. Such a value re-encodes as it came, so the template's bytes (and any signature over them) and a
+    SignerIdentifier derived from ``.contents`` stay Dogtag's.
+    """
+
+    is_raw_key_id = False
+    """True when the contents are Dogtag's raw key id rather than a DER ``KeyIdentifier``."""
+
+    def parse(self, spec: type | None = None, spec_params: dict[str, object] | None = None) -> object:
+        try:
+            return super().parse(spec, spec_params)
+        except ValueError:
+            if spec is not KeyIdentifier or len(self.contents) != DOGTAG_RAW_KEY_ID_LENGTH:
+                raise
+        value = KeyIdentifier(bytes(self.contents))
+        self._parsed = (value, spec, spec_params)
+        self.is_raw_key_id = True
+        return value
+
+    def dump(self, force: bool = False) -> bytes:
+        if self.is_raw_key_id:
+            return bytes(Asn1Value.dump(self))
+        return bytes(super().dump(force))
+
+    def _copy(self, other: LenientKeyIdentifierValue, copy_func: object) -> None:
+        super()._copy(other, copy_func)
+        self.is_raw_key_id = other.is_raw_key_id
+
+
+class TemplateExtension(x509.Extension):
+    """``Extension`` as read in a CRMF CertTemplate: Dogtag's raw SKI form accepted (module docstring)."""
+
+    _fields = [
+        ("extn_id", x509.ExtensionId),
+        ("critical", Boolean, {"default": False}),
+        ("extn_value", LenientKeyIdentifierValue),
+    ]
+
+    _oid_specs = {**x509.Extension._oid_specs, "key_identifier": KeyIdentifier}
+
+
+class TemplateExtensions(SequenceOf):
+    _child_spec = TemplateExtension
+
+
 class CertTemplate(Sequence):
     """The certificate the requester would like; every field optional (RFC 4211 §5)."""
 
@@ -71,7 +136,7 @@ class CertTemplate(Sequence):
         ("public_key", PublicKeyInfo, {"implicit": 6, "optional": True}),
         ("issuer_uid", OctetBitString, {"implicit": 7, "optional": True}),
         ("subject_uid", OctetBitString, {"implicit": 8, "optional": True}),
-        ("extensions", x509.Extensions, {"implicit": 9, "optional": True}),
+        ("extensions", TemplateExtensions, {"implicit": 9, "optional": True}),
     ]
 
 
