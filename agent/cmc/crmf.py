@@ -56,7 +56,7 @@ def build_cert_request(
             x509.Extension({"extn_id": "subject_alt_name", "extn_value": parse_general_names(san)})
         )
     if extensions:
-        template["extensions"] = extensions
+        template["extensions"] = [asn1_crmf.TemplateExtension.load(e.dump()) for e in extensions]
     request: dict[str, object] = {
         "cert_req_id": cert_req_id,
         "cert_template": asn1_crmf.CertTemplate(template),
