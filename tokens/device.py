@@ -167,6 +167,8 @@ class OpenToken:
         self._login_uri: Pkcs11Uri | None = None
         self._local = threading.local()
         self._mechanisms: frozenset[Any] | None = None
+        self._mechanisms_with: dict[Any, frozenset[Any]] = {}
+        self._mechanism_info: dict[Any, Any] = {}
 
     @property
     def label(self) -> str:
@@ -256,6 +258,35 @@ class OpenToken:
             except p11x.PKCS11Error as exc:
                 raise translate(exc, "reading the mechanism list", self.label) from None
         return self._mechanisms
+
+    def mechanisms_with(self, flag: pkcs11.MechanismFlag) -> frozenset[Any]:
+        """The listed mechanisms whose info carries ``flag`` (``UNWRAP``, ``DECRYPT``...), cached per flag.
+
+        Listed is not usable for everything: tpm2-pkcs11 lists ``CKM_RSA_PKCS`` for decryption and
+        signing, yet has no ``C_UnwrapKey``.
+        """
+        found = self._mechanisms_with.get(flag)
+        if found is None:
+            found = frozenset(m for m in self.mechanisms() if self._flags_of(m) & flag)
+            self._mechanisms_with[flag] = found
+        return found
+
+    def _flags_of(self, mechanism: Any) -> int:
+        try:
+            return int(self.mechanism_info(mechanism).flags)
+        except OperationFailed:
+            return 0  # a vendor mechanism the module lists but will not describe: unusable here
+
+    def mechanism_info(self, mechanism: Any) -> Any:
+        """``C_GetMechanismInfo``: the mechanism's flags and key sizes (cached)."""
+        info = self._mechanism_info.get(mechanism)
+        if info is None:
+            try:
+                info = self.slot.get_mechanism_info(mechanism)
+            except p11x.PKCS11Error as exc:
+                raise translate(exc, f"reading what {mechanism!s} can do", self.label) from None
+            self._mechanism_info[mechanism] = info
+        return info
 
 
 _open_tokens: dict[tuple[str, int], OpenToken] = {}

@@ -18,7 +18,9 @@ from typing import Any, Literal
 
 from asn1crypto import core as asn1_core
 from asn1crypto import keys as asn1_keys
-from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.padding import PKCS7
+from pkcs11 import Attribute, KeyType, Mechanism, MechanismFlag, ObjectClass
 from pkcs11 import exceptions as p11x
 from pkcs11.util.ec import encode_named_curve_parameters
 
@@ -32,8 +34,9 @@ from tokens.errors import (
     OperationFailed,
 )
 from tokens.mechanisms import (
+    ChallengeDecryptionSpec,
     SigningSpec,
-    choose_key_transport,
+    choose_challenge_decryption,
     choose_private_key_wrap,
     choose_signing,
 )
@@ -266,13 +269,28 @@ class DeviceKey:
         *,
         remove_padding: bool = False,
     ) -> bytes:
+        """Recover ``ciphertext`` sent under an AES session key wrapped to this key.
+
+        On the device when it offers ``C_UnwrapKey`` and AES-CBC; otherwise ``C_Decrypt`` gives the session
+        key and the AES-CBC runs here (see :func:`tokens.mechanisms.choose_challenge_decryption`).
+        """
         if self.key_algorithm != "rsa":
             raise MechanismNotSupported("only RSA keys can unwrap a session key (the CA wraps it with RSA)")
-        available = self.token.mechanisms()
-        spec = choose_key_transport(transport, available, self.token.label)
-        cbc = Mechanism.AES_CBC_PAD if remove_padding else Mechanism.AES_CBC
-        if cbc not in available:
-            raise MechanismNotSupported(f"token {self.token.label!r} offers no CKM_{cbc.name}")
+        spec = choose_challenge_decryption(
+            transport,
+            remove_padding,
+            self.token.mechanisms_with(MechanismFlag.UNWRAP),
+            self.token.mechanisms_with(MechanismFlag.DECRYPT),
+            self.token.label,
+        )
+        if spec.on_device_cbc is None:
+            log.info(
+                "token %r offers no C_UnwrapKey with CKM_%s and AES-CBC: the session key is decrypted on the "
+                "device, the challenge with it on this host",
+                self.token.label,
+                spec.transport.mechanism.name,
+            )
+            return self._decrypt_on_host(spec, transport, encrypted_key, iv, ciphertext, remove_padding)
         # No context-specific login here: it can only follow an operation's *Init, which C_UnwrapKey
         # lacks. PIV key-management (decryption) keys do not demand one; signature keys do (see sign).
         private = self._private()
@@ -281,20 +299,17 @@ class DeviceKey:
                 ObjectClass.SECRET_KEY,
                 KeyType.AES,
                 encrypted_key,
-                mechanism=spec.mechanism,
-                mechanism_param=spec.param,
+                mechanism=spec.transport.mechanism,
+                mechanism_param=spec.transport.param,
                 store=False,
                 template={Attribute.SENSITIVE: True, Attribute.EXTRACTABLE: False, Attribute.DECRYPT: True},
             )
         except p11x.ArgumentsBad:
-            raise MechanismNotSupported(
-                f"token {self.token.label!r} refused {transport} unwrapping (SoftHSM2 2.6 supports OAEP with "
-                "SHA-1 only); ask the CA to use PKCS#1 v1.5 (keyWrap.useOAEP=false) or use another token"
-            ) from None
+            raise _transport_refused(self.token.label, transport) from None
         except p11x.PKCS11Error as exc:
             raise translate(exc, "unwrapping the session key", self.token.label) from None
         try:
-            return bytes(session_key.decrypt(ciphertext, mechanism=cbc, mechanism_param=iv))
+            return bytes(session_key.decrypt(ciphertext, mechanism=spec.on_device_cbc, mechanism_param=iv))
         except p11x.PKCS11Error as exc:
             raise translate(exc, "decrypting under the session key", self.token.label) from None
         finally:
@@ -302,6 +317,56 @@ class DeviceKey:
                 session_key.destroy()
             except p11x.PKCS11Error:
                 log.debug("session key already gone")
+
+    def _decrypt_on_host(
+        self,
+        spec: ChallengeDecryptionSpec,
+        transport: KeyTransport,
+        encrypted_key: bytes,
+        iv: bytes,
+        ciphertext: bytes,
+        remove_padding: bool,
+    ) -> bytes:
+        """``C_Decrypt`` the session key, AES-CBC on the host, and overwrite our copy of the key.
+
+        The session key is a one-time value for this one challenge. What Python lets us clear is our own
+        ``bytearray`` (zeroed below) and OpenSSL's cipher context (cleansed when ``cryptography`` frees it,
+        which reads the key from that same bytearray). It cannot clear the immutable ``bytes`` that
+        python-pkcs11 returns nor its output buffer: both are freed at once, not overwritten, and the
+        memory is reused by the allocator.
+        """
+        try:
+            decrypted = self._private().decrypt(
+                encrypted_key,
+                mechanism=spec.transport.mechanism,
+                mechanism_param=spec.transport.param,
+                pin=self._context_pin(),
+            )
+        except p11x.ArgumentsBad:
+            raise _transport_refused(self.token.label, transport) from None
+        except p11x.PKCS11Error as exc:
+            raise translate(exc, "decrypting the session key", self.token.label) from None
+        session_key = bytearray(decrypted)
+        del decrypted
+        try:
+            if len(session_key) not in (16, 24, 32):
+                raise OperationFailed(
+                    f"the decrypted session key is {len(session_key)} bytes, not an AES key; check that this "
+                    "is the request key and that OAEP is used exactly when the CA uses it"
+                )
+            decryptor = Cipher(algorithms.AES(session_key), modes.CBC(iv)).decryptor()
+            plain = decryptor.update(ciphertext) + decryptor.finalize()
+        except ValueError as exc:
+            raise OperationFailed(f"AES-CBC decryption of the challenge failed: {exc}") from None
+        finally:
+            session_key[:] = bytes(len(session_key))
+        if not remove_padding:
+            return plain
+        unpadder = PKCS7(algorithms.AES.block_size).unpadder()
+        try:
+            return unpadder.update(plain) + unpadder.finalize()
+        except ValueError:
+            raise OperationFailed("the decrypted challenge has bad PKCS#7 padding") from None
 
     def wrap_private_key(
         self, session_key: bytes, wrapping: PrivateKeyWrapping, iv: bytes | None = None
@@ -343,6 +408,13 @@ class DeviceKey:
                 wrapping_key.destroy()
             except p11x.PKCS11Error:
                 log.debug("the archival session key was already gone")
+
+
+def _transport_refused(token_label: str, transport: str) -> MechanismNotSupported:
+    return MechanismNotSupported(
+        f"token {token_label!r} refused {transport} unwrapping (SoftHSM2 2.6 supports OAEP with "
+        "SHA-1 only); ask the CA to use PKCS#1 v1.5 (keyWrap.useOAEP=false) or use another token"
+    )
 
 
 # --- lookup ----------------------------------------------------------------------------------------

@@ -103,18 +103,60 @@ class KeyTransportSpec:
     param: Any = None
 
 
-def choose_key_transport(transport: str, available: frozenset[Any], token: str) -> KeyTransportSpec:
-    """RSA PKCS#1 v1.5 or OAEP (MGF1 with the same hash, no label) to unwrap a session key."""
+def key_transport_spec(transport: str) -> KeyTransportSpec:
+    """RSA PKCS#1 v1.5 or OAEP (MGF1 with the same hash, no label), as the CA wrapped the session key."""
     if transport == "rsa-pkcs1v15":
-        if Mechanism.RSA_PKCS not in available:
-            raise _missing(token, "unwrap with RSA PKCS#1 v1.5", [Mechanism.RSA_PKCS])
         return KeyTransportSpec(Mechanism.RSA_PKCS)
     hash_name = {"rsa-oaep-sha1": "sha1", "rsa-oaep-sha256": "sha256"}.get(transport)
     if hash_name is None:
-        raise MechanismNotSupported(f"unknown key transport {transport!r}")
-    if Mechanism.RSA_PKCS_OAEP not in available:
-        raise _missing(token, "unwrap with RSA-OAEP", [Mechanism.RSA_PKCS_OAEP])
+        raise MechanismNotSupported(
+            f"unknown key transport {transport!r}; use rsa-pkcs1v15, rsa-oaep-sha1 or rsa-oaep-sha256"
+        )
     return KeyTransportSpec(Mechanism.RSA_PKCS_OAEP, (_HASH_MECHANISM[hash_name], _MGF[hash_name], None))
+
+
+@dataclass(frozen=True)
+class ChallengeDecryptionSpec:
+    """How to recover data sent under an RSA-wrapped AES session key (Dogtag's EncryptedPOP challenge).
+
+    ``on_device_cbc`` set: ``C_UnwrapKey`` the session key into a session object and AES-CBC-decrypt on the
+    device with that mechanism, so the session key never leaves the device (the first choice). ``None``:
+    the device has no ``C_UnwrapKey`` with ``transport`` or no AES-CBC (tpm2-pkcs11, most smart cards), so
+    ``C_Decrypt`` returns the session key and the AES-CBC decryption runs on the host.
+    """
+
+    transport: KeyTransportSpec
+    on_device_cbc: Mechanism | None
+
+    @property
+    def on_device(self) -> bool:
+        return self.on_device_cbc is not None
+
+
+def choose_challenge_decryption(
+    transport: str,
+    padded: bool,
+    unwrappers: frozenset[Any],
+    decrypters: frozenset[Any],
+    token: str,
+) -> ChallengeDecryptionSpec:
+    """Unwrap and decrypt on the device when it can do both, else decrypt the session key and AES on the host.
+
+    ``unwrappers`` and ``decrypters``: the token's mechanisms whose info carries ``CKF_UNWRAP`` and
+    ``CKF_DECRYPT``. A mechanism in the token's list is not usable for every function: tpm2-pkcs11 lists
+    ``CKM_RSA_PKCS`` for decryption but has no ``C_UnwrapKey``.
+    """
+    key_transport = key_transport_spec(transport)
+    cbc = Mechanism.AES_CBC_PAD if padded else Mechanism.AES_CBC
+    if key_transport.mechanism in unwrappers and cbc in decrypters:
+        return ChallengeDecryptionSpec(key_transport, cbc)
+    if key_transport.mechanism in decrypters:
+        return ChallengeDecryptionSpec(key_transport, None)
+    raise MechanismNotSupported(
+        f"token {token!r} cannot recover the session key ({transport}): it offers "
+        f"CKM_{key_transport.mechanism.name} for neither C_UnwrapKey with AES-CBC nor C_Decrypt; ask the CA "
+        "for the other key transport (Dogtag keyWrap.useOAEP) or use a key on another token"
+    )
 
 
 def choose_private_key_wrap(wrapping: str, available: frozenset[Any], token: str) -> Mechanism:
