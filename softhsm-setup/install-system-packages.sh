@@ -5,6 +5,9 @@
 set -euo pipefail
 
 PACKAGES=(softhsm2 opensc libnss3-tools gnutls-bin openssl p11-kit)
+# A software TPM 2.0 for the TPM tests: swtpm, a resource manager on a private D-Bus, tpm2-pkcs11 and its tools.
+PACKAGES+=(swtpm swtpm-tools tpm2-abrmd dbus libtpm2-pkcs11-1 libtpm2-pkcs11-tools tpm2-tools
+    libtss2-tcti-swtpm0 libtss2-tcti-tabrmd0)
 BACKPORTS_PACKAGES=(pkcs11-provider)
 BACKPORTS_LIST=/etc/apt/sources.list.d/bookworm-backports.list
 
@@ -25,7 +28,7 @@ if ! grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.
     echo "deb http://deb.debian.org/debian bookworm-backports main" | $SUDO tee "$BACKPORTS_LIST" >/dev/null
 fi
 export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${PACKAGES[@]}" >/dev/null
-$SUDO apt-get install -y -qq --no-install-recommends -t bookworm-backports "${BACKPORTS_PACKAGES[@]}" >/dev/null
+$SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq
+$SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${PACKAGES[@]}" >/dev/null
+$SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends -t bookworm-backports "${BACKPORTS_PACKAGES[@]}" >/dev/null
 echo "installed: ${missing[*]}"
