@@ -8,6 +8,8 @@ PACKAGES=(softhsm2 opensc libnss3-tools gnutls-bin openssl p11-kit)
 # A software TPM 2.0 for the TPM tests: swtpm, a resource manager on a private D-Bus, tpm2-pkcs11 and its tools.
 PACKAGES+=(swtpm swtpm-tools tpm2-abrmd dbus libtpm2-pkcs11-1 libtpm2-pkcs11-tools tpm2-tools
     libtss2-tcti-swtpm0 libtss2-tcti-tabrmd0)
+# The smart-card stack of tests/cards: pcscd, vsmartcard's virtual reader (vpcd), libcacard's CAC emulation.
+PACKAGES+=(pcscd vsmartcard-vpcd libcacard0)
 BACKPORTS_PACKAGES=(pkcs11-provider)
 BACKPORTS_LIST=/etc/apt/sources.list.d/bookworm-backports.list
 
