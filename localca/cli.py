@@ -136,8 +136,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_agent_add(args: argparse.Namespace) -> int:
-    from asn1crypto import csr
-
+    from agent.cmc.asn1.pkcs10 import CertificationRequest
     from localca.agents import register_agent
     from localca.authority import certificate_pem
     from localca.names import dn_string
@@ -146,7 +145,7 @@ def cmd_agent_add(args: argparse.Namespace) -> int:
 
     ca = _open_ca(args.dir)
     try:
-        request = csr.CertificationRequest.load(_read_der_or_pem(args.csr, "certificate request"))
+        request = CertificationRequest.load(_read_der_or_pem(args.csr, "certificate request"))
         info = request["certification_request_info"]
         info.native  # noqa: B018 - decode now to report a broken CSR here
     except ValueError as exc:

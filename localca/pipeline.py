@@ -35,6 +35,7 @@ from asn1crypto import keys as asn1_keys
 from asn1crypto import x509 as asn1_x509
 
 from agent.cmc.asn1 import cmc, crmf
+from agent.cmc.asn1.pkcs10 import CertificationRequest
 from agent.cmc.pkiresponse import request_id_bytes
 from localca.asn1util import is_absent
 from localca.authn import CMC_AUTH, CMC_USER_SIGNED_AUTH, Authenticator, AuthToken
@@ -571,7 +572,7 @@ class CMCService:
         self, profile: Profile, body: bytes, token: AuthToken | None, record_id: int
     ) -> Answer:
         try:
-            request = csr.CertificationRequest.load(body)
+            request = CertificationRequest.load(body)
             info = request["certification_request_info"]
             info.native  # noqa: B018 - decode now
         except (ValueError, TypeError, KeyError):

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from asn1crypto import core, csr, x509
 
 from agent.cmc import algorithms, der, names
+from agent.cmc.asn1.pkcs10 import CertificationRequest
 from agent.cmc.errors import (
     CMCError,
     InvalidCertificationRequest,
@@ -85,7 +86,7 @@ def sign_request_info(
     )
     # Hand back a decoded copy: asn1crypto re-walks a built tree on every encoding (about a
     # millisecond for a CSR), a decoded one encodes from its bytes.
-    return csr.CertificationRequest.load(request.dump())
+    return CertificationRequest.load(request.dump())
 
 
 def add_attribute_and_resign(
@@ -120,7 +121,7 @@ def load_csr(data: bytes, *, check_signature: bool = True) -> csr.CertificationR
     not DER would fail there; better to say so here.
     """
     try:
-        request = der.load_der(csr.CertificationRequest, to_der(data, "CSR"), "CSR")
+        request = der.load_der(CertificationRequest, to_der(data, "CSR"), "CSR")
     except CMCError as exc:
         raise InvalidCertificationRequest(f"cannot use the CSR: {exc}") from None
     if check_signature:

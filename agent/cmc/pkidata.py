@@ -27,6 +27,7 @@ from asn1crypto import cms, core, csr, x509
 from agent.cmc import algorithms, challenge, crmf, der, names, pkcs10, signeddata, witness
 from agent.cmc.asn1 import cmc
 from agent.cmc.asn1 import crmf as asn1_crmf
+from agent.cmc.asn1.pkcs10 import CertificationRequest
 from agent.cmc.errors import InvalidRequestInput, KeyMismatch, MissingSubjectKeyIdentifier
 from agent.cmc.keyid import same_public_key
 from agent.cmc.reasons import REASON_NUMBERS
@@ -114,7 +115,10 @@ class FullPKIRequestBuilder:
             _body_part_id(body_part_id, "bodyPartID")
             if body_part_id in self._explicit_ids():
                 raise InvalidRequestInput(f"bodyPartID {body_part_id} is already used by another request")
-        return dataclasses.replace(self, _requests=(*self._requests, _Request(_copy(request), body_part_id)))
+        # Our class keeps attributes we do not interpret (certmonger's friendlyName) opaque; loading it
+        # from the caller's bytes is also the independent copy every other input gets.
+        copied = CertificationRequest.load(request.dump())
+        return dataclasses.replace(self, _requests=(*self._requests, _Request(copied, body_part_id)))
 
     def add_crmf(self, message: asn1_crmf.CertReqMsg | asn1_crmf.CertReqMessages) -> FullPKIRequestBuilder:
         """Add CRMF request(s); each is identified by its certReqId, which must be unique."""

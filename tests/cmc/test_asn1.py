@@ -13,6 +13,7 @@ from pyasn1_modules import rfc4211, rfc5652, rfc6402
 
 from agent.cmc import der, names
 from agent.cmc.asn1 import cmc, crmf
+from agent.cmc.asn1.pkcs10 import CertificationRequest
 from agent.cmc.errors import MalformedMessage
 from agent.keyops import SoftwareKey
 from tests.cmc.independent import decode_exact
@@ -231,7 +232,7 @@ CASES: list[tuple[str, type, object, univ.Asn1Item | None]] = [
 ]
 
 
-_CSR = csr.CertificationRequest(
+_CSR = CertificationRequest(
     {
         "certification_request_info": {
             "version": "v1",

@@ -37,6 +37,7 @@ from asn1crypto.core import (
 )
 
 from agent.cmc.asn1 import crmf
+from agent.cmc.asn1.pkcs10 import CertificationRequest
 
 ID_PKIX = "1.3.6.1.5.5.7"
 ID_CMC = ID_PKIX + ".7"
@@ -300,7 +301,7 @@ class CMCStatusInfo(Sequence):
 class TaggedCertificationRequest(Sequence):
     _fields = [
         ("body_part_id", BodyPartID),
-        ("certification_request", csr.CertificationRequest),
+        ("certification_request", CertificationRequest),
     ]
 
 
