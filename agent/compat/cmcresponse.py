@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from asn1crypto import cms
 
     from agent.cmc.asn1 import cmc
+    from agent.cmc.response import CMCResponse
+    from agent.compat.trust import TrustAnchors
 
 TOOL = "CMCResponse"
 STATUS_NAMES = (
@@ -222,7 +224,6 @@ def verify(data: bytes, dbdir: str, ca_cert: str | None) -> str | None:
     there was nothing to verify against (the caller warns). Raises on a response that fails."""
     from agent.cmc.errors import CMCError
     from agent.cmc.response import read_response
-    from agent.compat.certprint import signer_name
     from agent.compat.trust import trust_anchors
 
     anchors = trust_anchors(dbdir, ca_cert, for_tls=False)
@@ -235,9 +236,31 @@ def verify(data: bytes, dbdir: str, ca_cert: str | None) -> str | None:
         raise CompatError(f"the response does not verify: {exc}") from None
     if result.kind == "simple":
         return f"Response verified: {result.signature.detail} ({'; '.join(anchors.sources)})"
+    return signature_line(result, anchors)
+
+
+def signature_line(result: CMCResponse, anchors: TrustAnchors) -> str:
+    """``Response signature verified: signed by NAME, which chains to the trusted CA 'NICK' (CT,C,C) in
+    DIR``: the one anchor the signer's path ends at, not every certificate the database trusts."""
+    from agent.cmc import chain
+    from agent.cmc.errors import CMCError
+    from agent.compat.certprint import java_name
+
+    signer = next(
+        (c for c in result.certificates if c.subject.human_friendly == result.signature.signer), None
+    )
+    if signer is None:
+        return f"Response signature verified: signed by {result.signature.signer}"
+    try:
+        anchor = chain.path_to_trust(signer, result.certificates, anchors.certificates)[-1]
+    except CMCError:
+        return f"Response signature verified: signed by {java_name(signer.subject)}"
+    where = anchors.origin_of(anchor)
+    if anchor.dump() == signer.dump():
+        return f"Response signature verified: signed by {java_name(signer.subject)}, a trusted CA ({where})"
     return (
-        f"Response signature verified: signed by {signer_name(result)}, which chains to a trusted CA "
-        f"({'; '.join(anchors.sources)})"
+        f"Response signature verified: signed by {java_name(signer.subject)}, which chains to the trusted CA "
+        f"{java_name(anchor.subject)} ({where})"
     )
 
 

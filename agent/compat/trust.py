@@ -24,6 +24,15 @@ class TrustAnchors:
     certificates: tuple[x509.Certificate, ...]
     sources: tuple[str, ...]
     """Where they came from, for messages (``NSS database DIR (CA: CT,C,C)``, ``FILE``)."""
+    origins: tuple[str, ...] = ()
+    """Where each certificate came from, in the order of :attr:`certificates`."""
+
+    def origin_of(self, certificate: x509.Certificate) -> str:
+        """``'Test CA' (CT,C,C) in DIR`` or the file name, for a message naming one anchor."""
+        for candidate, origin in zip(self.certificates, self.origins, strict=False):
+            if candidate.dump() == certificate.dump():
+                return origin
+        return "; ".join(self.sources)
 
     def pem(self) -> str:
         from agent.cmc.pem import to_pem
@@ -60,14 +69,17 @@ def trust_anchors(
     """The CA certificates ``dbdir`` trusts (``C``; in the SSL field for TLS), and those in ``extra_file``."""
     from agent.compat.dogtagdb import trusted_ca_certificates
 
-    certificates: dict[bytes, x509.Certificate] = {}
+    certificates: dict[bytes, tuple[x509.Certificate, str]] = {}
     sources: list[str] = []
     if dbdir is not None:
         for trusted in trusted_ca_certificates(dbdir, for_tls=for_tls):
-            certificates.setdefault(trusted.certificate.dump(), trusted.certificate)
-            sources.append(f"{trusted.nickname!r} ({trusted.trust}) in {dbdir}")
+            origin = f"{trusted.nickname!r} ({trusted.trust}) in {dbdir}"
+            certificates.setdefault(trusted.certificate.dump(), (trusted.certificate, origin))
+            sources.append(origin)
     if extra_file is not None:
         for certificate in certificates_from_file(extra_file):
-            certificates.setdefault(certificate.dump(), certificate)
+            certificates.setdefault(certificate.dump(), (certificate, str(extra_file)))
         sources.append(str(extra_file))
-    return TrustAnchors(tuple(certificates.values()), tuple(sources))
+    return TrustAnchors(
+        tuple(c for c, _ in certificates.values()), tuple(sources), tuple(o for _, o in certificates.values())
+    )

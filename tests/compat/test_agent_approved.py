@@ -141,7 +141,7 @@ def test_cmcresponse_shows_success_and_verifies_the_signature(enrollment: Enroll
         "CMC Full Response.",
     ]
     assert lines[0] == "Certificates: "
-    assert "            Subject: CN=Jane Doe,UID=jdoe,O=Example" in lines
+    assert "            Subject: CN=Jane Doe, UID=jdoe, O=Example" in lines
     assert any(
         line.startswith("Response signature verified: signed by CN=CA Signing Certificate") for line in lines
     )
