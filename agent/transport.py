@@ -94,6 +94,15 @@ class CmcClient:
             context.minimum_version = ssl.TLSVersion.TLSv1_2
         return cls(session_for_context(context), timeout)
 
+    @property
+    def session(self) -> requests.Session:
+        """The verified HTTPS session, for other calls to the same CA (Dogtag's REST resources)."""
+        return self._session
+
+    @property
+    def timeout(self) -> float:
+        return self._timeout
+
     def close(self) -> None:
         self._session.close()
 
@@ -118,9 +127,9 @@ class CmcClient:
                 allow_redirects=False,
             )
         except requests.exceptions.SSLError as exc:
-            raise CAUnreachable(f"TLS with {url} failed: {_reason(exc)}") from None
+            raise CAUnreachable(f"TLS with {url} failed: {reason(exc)}") from None
         except requests.exceptions.RequestException as exc:
-            raise CAUnreachable(f"cannot reach {url}: {_reason(exc)}") from None
+            raise CAUnreachable(f"cannot reach {url}: {reason(exc)}") from None
         with response:
             body = _read_limited(response)
             content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
@@ -153,7 +162,7 @@ def _read_limited(response: requests.Response) -> bytes:
     return b"".join(chunks)
 
 
-def _reason(exc: Exception) -> str:
+def reason(exc: Exception) -> str:
     """The useful part of a requests/urllib3 error chain, with a hint for the usual causes."""
     text = str(exc)
     if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:

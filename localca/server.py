@@ -29,6 +29,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from asn1crypto import x509 as asn1_x509
 
+from localca import rest
 from localca.authority import CertificateAuthority
 from localca.pipeline import ENDPOINTS, Answer, CMCService
 
@@ -155,6 +156,9 @@ class CARequestHandler(BaseHTTPRequestHandler):
             answer = self.server.service.submit(endpoint, profile_id, body, self._client_certificate())
             self._send_answer(answer)
             return
+        if parts.path.startswith(rest.REST_PREFIX):
+            self._serve_rest(parts.path, query)
+            return
         # Anything else: drain a body the client may have sent, then answer the extra endpoints. A body
         # that cannot be drained (chunked, or too long) would be read as the next request: close instead.
         if self.headers.get("Content-Length") is not None or self.headers.get("Transfer-Encoding"):
@@ -168,6 +172,31 @@ class CARequestHandler(BaseHTTPRequestHandler):
             self._send_certificate_status(query)
         else:
             self._send_status(404, "not found\n")
+
+    def _serve_rest(self, path: str, query: dict[str, list[str]]) -> None:
+        """Dogtag's end-entity REST resources (:mod:`localca.rest`), JSON with Dogtag's HTTP statuses."""
+        body = b""
+        if self.headers.get("Content-Length") is not None or self.headers.get("Transfer-Encoding"):
+            read = self._read_body()
+            if read is None:
+                self.close_connection = True
+                self._send_status(400, "a body needs a valid Content-Length\n")
+                return
+            body = read
+        scheme = "https" if isinstance(self.connection, ssl.SSLSocket) else "http"
+        host = self.headers.get("Host") or "localhost"
+        call = rest.RestCall(
+            self.command, path, query, body, self._client_certificate(), f"{scheme}://{host}"
+        )
+        answer = rest.handle(self.server.ca, call)
+        self.send_response_only(answer.status)
+        self.send_header("Content-Type", answer.content_type)
+        self.send_header("Content-Length", str(len(answer.body)))
+        self.send_header("Date", formatdate(usegmt=True))
+        self.send_header("Connection", "close" if self.close_connection else "keep-alive")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(answer.body)
 
     def _send_answer(self, answer: Answer) -> None:
         extra = {}
