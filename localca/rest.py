@@ -42,9 +42,9 @@ from typing import Any
 from asn1crypto import cms
 from asn1crypto import x509 as asn1_x509
 
-from localca.authn import agent_description
 from localca.authority import CertificateAuthority, certificate_pem
 from localca.profiles import Profile
+from localca.recognition import registered_user
 from localca.store import CertRecord, RequestRecord
 
 REST_PREFIX = "/ca/rest/"
@@ -483,7 +483,7 @@ def _is_agent(ca: CertificateAuthority, certificate: asn1_x509.Certificate | Non
     """A TLS client whose certificate names a registered agent in the agents' group, not revoked."""
     if certificate is None or ca.is_revoked(certificate):
         return False
-    agent = ca.store.find_agent_by_description(agent_description(certificate))
+    agent = registered_user(ca, certificate)
     return agent is not None and agent.in_agent_group
 
 
