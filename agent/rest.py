@@ -45,6 +45,9 @@ MAX_PAGES = 50
 class RestError(TransportError):
     """A REST call to the CA did not give the answer asked for."""
 
+    dogtag_class: str | None = None
+    """``ClassName`` of Dogtag's error document (``...ProfileNotFoundException``), when the CA sent one."""
+
 
 class RestNotFound(RestError):
     """The CA says the request, certificate or profile named does not exist (HTTP 404)."""
@@ -546,13 +549,15 @@ class DogtagRest:
                 raise RestAnswerInvalid(f"{url} answered {content_type or 'no content type'}, not JSON")
             return document
         message = _dogtag_message(document) or f"HTTP {status}"
-        if status == 404:
-            raise RestNotFound(f"{url}: {message}")
-        if status in (401, 403):
-            raise RestForbidden(f"{url}: {message}")
-        if status == 400:
-            raise RestBadRequest(f"{url}: {message}")
-        raise RestUnavailable(f"{url} answered HTTP {status}: {message}")
+        kind: type[RestError] = {
+            404: RestNotFound,
+            401: RestForbidden,
+            403: RestForbidden,
+            400: RestBadRequest,
+        }.get(status, RestUnavailable)
+        error = kind(f"{url} answered HTTP {status}: {message}")
+        error.dogtag_class = _dogtag_class(document)
+        raise error
 
 
 def _read_limited(response: requests.Response, url: str) -> bytes:
@@ -570,6 +575,12 @@ def _json(raw: bytes) -> Any:
         return json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         raise RestAnswerInvalid("the answer is not valid JSON") from None
+
+
+def _dogtag_class(document: Any) -> str | None:
+    if isinstance(document, dict) and isinstance(document.get("ClassName"), str):
+        return str(document["ClassName"])[:200]
+    return None
 
 
 def _dogtag_message(document: Any) -> str | None:

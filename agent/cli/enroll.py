@@ -15,11 +15,12 @@ when the CA holds the request pending.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import hashlib
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
@@ -36,12 +37,16 @@ from agent.cli.common import (
     read_secret_file,
 )
 from agent.cli.main import UserFacingError
+from agent.flows.killpoints import kill_point
 
 if TYPE_CHECKING:
     from asn1crypto import x509
 
     from agent.flows.enroll import Outcome, StoredCertificate, Voucher
+    from agent.flows.preflight import ProfileFacts
+    from agent.flows.recovery import LostAnswers
     from agent.flows.state import AuthMode, AuthRecord, EnrollState, KeyRecord, RequestSpec, StateFile
+    from agent.rest import DogtagRest
     from agent.transport import CmcClient
     from tokens.keys import DeviceKey
     from tokens.tls import DeviceTlsKey
@@ -164,27 +169,64 @@ def run(args: argparse.Namespace) -> int:
             raise UserFacingError(f"there is no state file {files.path}: nothing to resume")
         spec = _spec(args, recorded, files)
         trusted = read_certificates(Path(spec.ca_cert), "the CA certificate")
-        state, key = _begin(args, files, recorded, spec, report)
-        opened_key = _OnFirstUse(lambda: key or _request_key(args, state, spec, report)[0])
         credentials = _Credentials(args, spec, trusted)
         poster = _Poster(credentials, spec, args.timeout)
-        io = EnrollmentIO(
-            request_key=opened_key,
-            trusted=trusted,
-            voucher=credentials.voucher,
-            post=poster,
-            certificate_store=lambda: _TokenCertificates(opened_key()),
-            archive_transport=(
-                lambda: read_certificates(Path(spec.archive_to or ""), "the transport certificate")[0]
-            ),
-            report=report,
-            stop_after=Step(args.stop_after) if args.stop_after else None,
-        )
         try:
+            profile = _preflight(args, spec, poster, report) if recorded is None else None
+            state, key = _begin(args, files, recorded, spec, report, profile)
+            opened_key = _OnFirstUse(lambda: key or _request_key(args, state, spec, report)[0])
+            io = EnrollmentIO(
+                request_key=opened_key,
+                trusted=trusted,
+                voucher=credentials.voucher,
+                post=poster,
+                certificate_store=lambda: _TokenCertificates(opened_key()),
+                archive_transport=(
+                    lambda: read_certificates(Path(spec.archive_to or ""), "the transport certificate")[0]
+                ),
+                report=report,
+                stop_after=Step(args.stop_after) if args.stop_after else None,
+                lost_answers=_lost_answers(spec, trusted, poster),
+            )
             outcome = Enrollment(files, state, io, chain_out=args.chain_out).run()
         finally:
             poster.close()
         return _conclude(args, files, state, outcome)
+
+
+def _preflight(
+    args: argparse.Namespace, spec: RequestSpec, poster: _Poster, report: Callable[[str], None]
+) -> ProfileFacts:
+    """Everything that can be checked before a key exists (:mod:`agent.flows.preflight`)."""
+    from agent.flows.preflight import check_before_key, check_url, describe
+
+    check_url(spec.url)
+    # A connection of its own, closed before any device is opened for the request key: SoftHSM2's
+    # C_Initialize leaves OpenSSL errors queued (NO_SUCH_ENGINE) that fail the next read on a TLS
+    # connection opened before it; the trips open theirs afterwards.
+    with poster.separate_rest() as rest:
+        facts = check_before_key(
+            rest, spec.url, client_certificate=poster.uses_client_key(), key_type=args.type
+        )
+    report(describe(facts, spec.url))
+    return facts
+
+
+def _lost_answers(spec: RequestSpec, trusted: list[x509.Certificate], poster: _Poster) -> LostAnswers:
+    """How a rerun asks the CA about a request whose answer was lost, and what subject it expects."""
+    from agent.cmc.names import parse_dn
+    from agent.flows.recovery import ExpectedSubject, LostAnswers
+
+    auth = spec.auth
+    signer = None
+    if auth.mode == "signer" and auth.cert:
+        signer = read_certificates(Path(auth.cert), "the signer certificate")[0].subject
+    expected = ExpectedSubject(
+        requested=parse_dn(spec.subject),
+        signer=signer,
+        identification=auth.identification if auth.mode == "shared-secret" else None,
+    )
+    return LostAnswers(rest=poster.rest, trusted=trusted, subject=expected)
 
 
 def _begin(
@@ -193,6 +235,7 @@ def _begin(
     recorded: EnrollState | None,
     spec: RequestSpec,
     report: Callable[[str], None],
+    profile: ProfileFacts | None = None,
 ) -> tuple[EnrollState, DeviceKey | None]:
     """The state to run from, saved, and the request key when the steps left need it.
 
@@ -202,10 +245,12 @@ def _begin(
     from agent.flows.state import EnrollState, Step
 
     if recorded is None:
-        key, key_record = _request_key(args, None, spec, report)
-        _check_key_fits(key, spec)  # an unfit key was not generated here: nothing to record
+        key, key_record = _request_key(args, None, spec, report, profile)
+        _check_key_fits(key, spec, profile)  # an unfit key was not generated here: nothing to record
+        kill_point("key-opened")
         state = EnrollState(step=Step.KEY_READY, key=key_record, spec=spec)
         files.save(state)
+        kill_point(Step.KEY_READY.value)
         report(f"state: {files.path}")
         return state, key
     report(f"resume: {files.path} is at step {recorded.step.value}")
@@ -496,7 +541,11 @@ def _profile(url: str) -> str | None:
 
 
 def _request_key(
-    args: argparse.Namespace, state: EnrollState | None, spec: RequestSpec, report: Callable[[str], None]
+    args: argparse.Namespace,
+    state: EnrollState | None,
+    spec: RequestSpec,
+    report: Callable[[str], None],
+    profile: ProfileFacts | None = None,
 ) -> tuple[DeviceKey, KeyRecord]:
     """Open the key the enrollment is for (generating it when asked and there is none) and its record."""
     from agent.flows.state import KeyRecord
@@ -533,6 +582,9 @@ def _request_key(
                 raise UserFacingError(
                     "--pop none needs an RSA key: the CA wraps its challenge with RSA"
                 ) from None
+            refusal = profile.refusal_for(key_type) if profile is not None else None
+            if refusal is not None:
+                raise UserFacingError(f"{refusal}; give --type accordingly; nothing was generated") from None
             key = generate_key_pair(token, args.label, key_type, archivable=bool(args.archivable))
             generated = True
             archivable = ", archivable" if args.archivable else ""
@@ -587,8 +639,14 @@ def _check_names_recorded_key(args: argparse.Namespace, state: EnrollState) -> N
         )
 
 
-def _check_key_fits(key: DeviceKey, spec: RequestSpec) -> None:
+def _check_key_fits(key: DeviceKey, spec: RequestSpec, profile: ProfileFacts | None = None) -> None:
     """Refuse, before anything is built, a key that cannot do what the request asks of it."""
+    if profile is not None:
+        from tokens.keys import describe_key_type
+
+        refusal = profile.refusal_for(describe_key_type(key.public_key_info))
+        if refusal is not None:
+            raise UserFacingError(f"{refusal}; nothing was built or recorded")
     if spec.pop == "none" and key.key_algorithm != "rsa":
         raise UserFacingError(
             f"the key {key.uri} is not RSA: an EncryptedPOP challenge (--pop none) is wrapped with RSA"
@@ -662,7 +720,8 @@ class _Credentials:
 
 
 class _Poster:
-    """One keep-alive HTTPS session to the CA for both trips, opened at the first post."""
+    """One keep-alive HTTPS session to the CA for the pre-flight, both trips and any question about a
+    lost answer, opened at the first use."""
 
     def __init__(self, credentials: _Credentials, spec: RequestSpec, timeout: float) -> None:
         self._credentials = credentials
@@ -670,18 +729,41 @@ class _Poster:
         self._timeout = timeout
         self._client: CmcClient | None = None
 
-    def __call__(self, request: bytes) -> bytes:
+    def _open(self) -> CmcClient:
+        if self._client is None:
+            self._client = self._new_client()
+        return self._client
+
+    def _new_client(self) -> CmcClient:
         from agent.transport import CmcClient
 
-        if self._client is None:
-            tls_key = self._credentials.tls_key()
-            self._client = CmcClient.open(
-                self._spec.ca_cert,
-                client_key=tls_key,
-                client_cert=self._spec.auth.cert if tls_key is not None else None,
-                timeout=self._timeout,
-            )
-        return self._client.post(self._spec.url, request).body
+        tls_key = self._credentials.tls_key()
+        return CmcClient.open(
+            self._spec.ca_cert,
+            client_key=tls_key,
+            client_cert=self._spec.auth.cert if tls_key is not None else None,
+            timeout=self._timeout,
+        )
+
+    @contextlib.contextmanager
+    def separate_rest(self) -> Iterator[DogtagRest]:
+        """Dogtag's REST resources over a connection of their own, closed at the end of the block."""
+        from agent.rest import DogtagRest
+
+        with DogtagRest.over(self._new_client(), self._spec.url) as rest:
+            yield rest
+
+    def __call__(self, request: bytes) -> bytes:
+        return self._open().post(self._spec.url, request).body
+
+    def rest(self) -> DogtagRest:
+        """Dogtag's REST resources on the same CA, over the same connection."""
+        from agent.rest import DogtagRest
+
+        return DogtagRest.over(self._open(), self._spec.url)
+
+    def uses_client_key(self) -> bool:
+        return self._spec.auth.mode != "shared-secret"
 
     def close(self) -> None:
         if self._client is not None:

@@ -19,15 +19,20 @@ sent before we act on it (answer a challenge, import), and a success must carry 
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from asn1crypto import cms, x509
 
 from agent.cmc.errors import CMCError, MalformedMessage, NonceMismatch
+from agent.flows.killpoints import kill_point
 from agent.flows.state import CertificateRecord, EnrollState, StateFile, Step, TripRecord
 from agent.keyops import ArchivableKey, ChallengeDecrypter, KeyTransport, Signer, random_bytes
+
+if TYPE_CHECKING:
+    from agent.flows.recovery import LostAnswers
 
 NONCE_BYTES = 16
 MAX_LABEL_TRIES = 100
@@ -162,6 +167,8 @@ class EnrollmentIO:
     report: Callable[[str], None] = print
     stop_after: Step | None = None
     """Test hook: behave as if interrupted (Ctrl-C) right after this step was recorded."""
+    lost_answers: LostAnswers | None = None
+    """Asks the CA what became of a request whose answer was lost (None: send it again, unasked)."""
 
 
 @dataclass(frozen=True)
@@ -202,7 +209,7 @@ class Enrollment:
                 f"the CA still holds request {state.request_id or '?'} pending ({state.message}); "
                 f"nothing was sent. Once it is approved, remove {self.files.path} and enroll again",
             )
-        if state.step is Step.FAILED:
+        if state.step is Step.FAILED and not self._certified_despite_refusal():
             self.io.report(
                 f"retry: the CA refused the last attempt ({state.message}); "
                 "building a new request for the same key"
@@ -236,6 +243,7 @@ class Enrollment:
         """Save the state at ``step``; the test hook interrupts here, as Ctrl-C would."""
         self.state.step = step
         self.files.save(self.state)
+        kill_point(step.value)
         self._stop_if_asked()
 
     def _stop_if_asked(self) -> None:
@@ -295,18 +303,90 @@ class Enrollment:
         trip = step.trip or 1
         record = self._trip(trip)
         if step.value.endswith("-sent"):
+            if self._settled_at_the_ca(trip, record):
+                return
             self.io.report(
                 f"trip {trip}: the last run stopped before the CA's answer was saved; sending "
                 f"{record.request} again"
             )
         request = self.files.read_sibling(record.request)
+        record.sent_at = datetime.datetime.now(datetime.UTC).replace(microsecond=0).isoformat()
         self._record(Step(f"trip{trip}-sent"))
         answer = self.io.post(request)
+        kill_point(f"trip{trip}-received")
         record.response = self.files.write_sibling(f"trip{trip}.resp", answer)
+        kill_point(f"trip{trip}-response-saved")
         self._record(Step(f"trip{trip}-answered"))
         self.io.report(
             f"trip {trip}: submitted to {self.state.spec.url}; answer ({len(answer)} bytes) saved as "
             f"{record.response}"
+        )
+
+    def _settled_at_the_ca(self, trip: int, record: TripRecord) -> bool:
+        """Before sending a request again whose answer was lost, ask the CA what became of it: True when
+        that settles the step (issued, refused, or held), False when sending (again) is right."""
+        from agent.flows.recovery import CannotTell, Issued, NotIssued, Refused, Waiting, parse_time
+
+        lost = self.io.lost_answers
+        if lost is None:
+            return False
+        request_id = self.state.request_id if trip == 2 else None
+        verdict = lost.ask(request_id, parse_time(record.sent_at), self.key().public_key_info)
+        if isinstance(verdict, Issued):
+            self._keep_found_certificate(trip, record, verdict)
+            return True
+        if isinstance(verdict, Refused):
+            record.outcome = "refused"
+            self.state.message = verdict.message
+            self._record(Step.FAILED)
+            self.io.report(
+                f"trip {trip}: asked the CA what became of {record.request}: refused: {verdict.message}"
+            )
+            return True
+        if isinstance(verdict, Waiting) and trip == 1:
+            self.state.message = verdict.message
+            self._record(Step.PENDING)
+            self.io.report(f"trip 1: asked the CA what became of {record.request}: {verdict.message}")
+            return True
+        assert isinstance(verdict, Waiting | NotIssued | CannotTell)
+        self.io.report(f"trip {trip}: asked the CA what became of {record.request}: {verdict.message}")
+        return False
+
+    def _certified_despite_refusal(self) -> bool:
+        """Before a new request after a refusal: did the CA certify this key all the same (a request it
+        took, whose answer was lost, refused only when sent again)? Then that certificate is the answer,
+        and no second request is built for a key the CA already certified."""
+        from agent.flows.recovery import Issued, parse_time
+
+        lost = self.io.lost_answers
+        if lost is None or not self.state.trips:
+            return False
+        first = self.state.trips[0]
+        verdict = lost.ask(None, parse_time(first.sent_at), self.key().public_key_info)
+        if not isinstance(verdict, Issued):
+            return False
+        self._keep_found_certificate(len(self.state.trips), self.state.trips[-1], verdict)
+        return True
+
+    def _keep_found_certificate(self, trip: int, record: TripRecord, verdict: Any) -> None:
+        """A certificate the CA issued for the lost request, checked as a CMC answer's would be."""
+        from agent.cmc.pem import to_pem
+
+        issued = verdict.certificate
+        text = "".join(to_pem(certificate.dump(), "CERTIFICATE") for certificate in verdict.chain)
+        chain_name = self.files.write_sibling("chain.pem", text, mode=0o644)
+        self.state.certificate = CertificateRecord(
+            serial=int(issued.serial_number),
+            subject=_rfc4514(issued, "subject"),
+            issuer=_rfc4514(issued, "issuer"),
+            chain=chain_name,
+            source="ca-rest",
+        )
+        record.outcome = "success (asked the CA)"
+        self._record(Step.ISSUED)
+        self.io.report(
+            f"trip {trip}: asked the CA what became of {record.request}: {verdict.how}; checked like a CMC "
+            f"answer (path to --ca-cert, our key, subject) and saved as {chain_name}; nothing sent again"
         )
 
     def _read(self, step: Step) -> None:
@@ -421,23 +501,44 @@ class Enrollment:
         certificate = self.state.certificate
         if certificate is None or not self.state.trips:
             raise EnrollmentError(f"the state records no issued certificate; remove {self.files.path}")
-        result = self._verified(self.state.trips[-1])
-        leaf = result.issued_certificate
-        if not result.succeeded or leaf is None or leaf.serial_number != certificate.serial:
-            raise EnrollmentError(
-                f"the saved answer does not hold certificate serial {certificate.serial}; remove "
-                f"{self.files.path} to start over"
-            )
+        if certificate.source == "ca-rest":
+            leaf, pem = self._rechecked_found_chain(certificate)
+        else:
+            result = self._verified(self.state.trips[-1])
+            found = result.issued_certificate
+            if not result.succeeded or found is None or found.serial_number != certificate.serial:
+                raise EnrollmentError(
+                    f"the saved answer does not hold certificate serial {certificate.serial}; remove "
+                    f"{self.files.path} to start over"
+                )
+            leaf, pem = found, chain_pem(result).encode("ascii")
         store = self.store()
         stored = store.find(leaf)
         if stored is not None:
             self.io.report(f"import: the token already holds the certificate, as {stored.label!r}")
         else:
             label = self._choose_label(store, leaf)
-            stored = store.import_chain(label, chain_pem(result).encode("ascii"))
+            stored = store.import_chain(label, pem)
             self.io.report(f"import: certificate imported next to its key as {stored.label!r}: {stored.uri}")
         certificate.label, certificate.uri = stored.label, stored.uri
         self._record(Step.IMPORTED)
+
+    def _rechecked_found_chain(self, certificate: CertificateRecord) -> tuple[x509.Certificate, bytes]:
+        """The chain saved from the CA's REST answer, checked again (it is a file that may have been
+        edited since): the leaf and exactly the bytes that passed."""
+        lost = self.io.lost_answers
+        if lost is None:
+            raise EnrollmentError(
+                f"the certificate in {certificate.chain} was asked of the CA; this run cannot check it again"
+            )
+        pem = self.files.read_sibling(certificate.chain)
+        chain = lost.recheck(pem, self.key().public_key_info)
+        if chain[0].serial_number != certificate.serial:
+            raise EnrollmentError(
+                f"{certificate.chain} does not hold certificate serial {certificate.serial}; remove "
+                f"{self.files.path} to start over"
+            )
+        return chain[0], pem
 
     def _choose_label(self, store: CertificateStore, leaf: x509.Certificate) -> str:
         """The label asked for (which must be free), or one derived from the subject and serial that is."""

@@ -128,6 +128,8 @@ class TripRecord:
     """Hex; the CA must echo it before we act on its answer."""
     response: str | None = None
     outcome: str | None = None
+    sent_at: str | None = None
+    """When posting began (ISO 8601, UTC): a lost answer is looked for at the CA from then on."""
 
 
 @dataclass
@@ -139,6 +141,9 @@ class CertificateRecord:
     """File name next to the state file: the issued certificate and its CA chain, PEM, leaf first."""
     label: str | None = None
     uri: str | None = None
+    source: str = "cmc"
+    """``cmc``: from the saved CMC answer; ``ca-rest``: asked of the CA after the answer was lost (the
+    chain file is then what was checked, and is checked again before the import)."""
 
 
 @dataclass
