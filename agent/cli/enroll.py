@@ -217,16 +217,18 @@ def _lost_answers(spec: RequestSpec, trusted: list[x509.Certificate], poster: _P
     from agent.cmc.names import parse_dn
     from agent.flows.recovery import ExpectedSubject, LostAnswers
 
-    auth = spec.auth
-    signer = None
-    if auth.mode == "signer" and auth.cert:
-        signer = read_certificates(Path(auth.cert), "the signer certificate")[0].subject
-    expected = ExpectedSubject(
-        requested=parse_dn(spec.subject),
-        signer=signer,
-        identification=auth.identification if auth.mode == "shared-secret" else None,
-    )
-    return LostAnswers(rest=poster.rest, trusted=trusted, subject=expected)
+    def expected() -> ExpectedSubject:
+        auth = spec.auth
+        signer = None
+        if auth.mode == "signer" and auth.cert:
+            signer = read_certificates(Path(auth.cert), "the signer certificate")[0].subject
+        return ExpectedSubject(
+            requested=parse_dn(spec.subject),
+            signer=signer,
+            identification=auth.identification if auth.mode == "shared-secret" else None,
+        )
+
+    return LostAnswers(rest=poster.rest, trusted=trusted, expected_subject=expected)
 
 
 def _begin(

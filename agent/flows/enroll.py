@@ -5,7 +5,8 @@ CMCResponse, CMCRequest again for the second trip, HttpClient, CMCResponse, clie
 state machine over :class:`~agent.flows.state.EnrollState`. Every step ends by saving the state, so a run
 that stops anywhere is continued by the next one from the last completed step: a request already
 answered is never sent again, a saved answer is read again rather than asked for again, and a verified
-certificate is imported without going back to the CA.
+certificate is imported without going back to the CA. A request sent whose answer was lost is first asked
+about (:mod:`agent.flows.recovery`): what the CA issued for it is taken, checked as a CMC answer would be.
 
 The machine knows nothing of PKCS#11 or HTTPS. It is handed small pieces (:class:`EnrollmentIO`): the
 request key (signs, decrypts the challenge and wraps itself for the KRA, on its device), a voucher that
@@ -310,7 +311,8 @@ class Enrollment:
                 f"{record.request} again"
             )
         request = self.files.read_sibling(record.request)
-        record.sent_at = datetime.datetime.now(datetime.UTC).replace(microsecond=0).isoformat()
+        if record.sent_at is None:  # the first send: a certificate for it cannot be older than this
+            record.sent_at = datetime.datetime.now(datetime.UTC).replace(microsecond=0).isoformat()
         self._record(Step(f"trip{trip}-sent"))
         answer = self.io.post(request)
         kill_point(f"trip{trip}-received")

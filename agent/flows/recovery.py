@@ -136,12 +136,21 @@ class ExpectedSubject:
 class LostAnswers:
     """What an enrollment asks when an answer was lost, bound to one CA and one expected subject.
 
-    ``rest`` is called on first use only (it opens the connection, perhaps with a device key).
+    ``rest`` is called on first use only (it opens the connection, perhaps with a device key), and so is
+    ``expected_subject``: a run that needs neither touches neither.
     """
 
     rest: Callable[[], RestQueries]
     trusted: Sequence[x509.Certificate]
-    subject: ExpectedSubject
+    expected_subject: Callable[[], ExpectedSubject]
+    """Called on first use only (it may read the signer's certificate file)."""
+    _subject: ExpectedSubject | None = None
+
+    @property
+    def subject(self) -> ExpectedSubject:
+        if self._subject is None:
+            self._subject = self.expected_subject()
+        return self._subject
 
     def ask(
         self, request_id: int | None, sent: datetime.datetime | None, public_key: keys.PublicKeyInfo
