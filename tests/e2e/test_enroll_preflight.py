@@ -138,3 +138,21 @@ def test_a_missing_profile_seen_by_an_end_entity(
         "--subject", "UID=pre-user", "--identification", "pre-user", "--secret-file", str(secret),
         "--url", local_ca.url(profile="caNoSuchProfile"), "--ca-cert", str(local_ca.ca_cert)])  # fmt: skip
     assert "the CA has no profile 'caNoSuchProfile'" in line
+
+
+def test_a_tls_client_certificate_the_ca_does_not_accept(
+    local_ca: LocalCA, softhsm: SoftHSMToken, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """An agent certificate from another CA: the server refuses it at the TLS handshake."""
+    work = tmp_path_factory.mktemp("foreign-agent")
+    other = work / "ca"
+    run("cmc-localca", "init", str(other))
+    pin = ("--pin-file", str(softhsm.pin_file))
+    key = run("cmc-agent", "token", "keygen", "--token", softhsm.uri, "--label", "pre-foreign-agent",
+              *pin).stdout.strip()  # fmt: skip
+    run("cmc-agent", "csr", "--key", key, "--subject", "CN=Foreign Agent", "-o", str(work / "a.csr"), *pin)
+    run("cmc-localca", "agent", "add", str(other), "--csr", str(work / "a.csr"), "--out", str(work / "a.pem"))
+    line = _refused_before_the_key(local_ca, softhsm, tmp_path, "pre-foreign", [
+        "--subject", "CN=pre.example.com", "--agent-key", key, "--agent-cert", str(work / "a.pem"),
+        "--url", local_ca.url(profile="caCMCserverCert"), "--ca-cert", str(local_ca.ca_cert)])  # fmt: skip
+    assert "refused our TLS client certificate" in line
