@@ -312,7 +312,7 @@ class Enrollment:
             )
         request = self.files.read_sibling(record.request)
         if record.sent_at is None:  # the first send: a certificate for it cannot be older than this
-            record.sent_at = datetime.datetime.now(datetime.UTC).replace(microsecond=0).isoformat()
+            record.sent_at = datetime.datetime.now(datetime.UTC).isoformat()
         self._record(Step(f"trip{trip}-sent"))
         answer = self.io.post(request)
         kill_point(f"trip{trip}-received")

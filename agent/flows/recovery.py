@@ -23,6 +23,7 @@ rights we lack) is said, and the caller falls back to sending again as before.
 from __future__ import annotations
 
 import datetime
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
@@ -34,6 +35,9 @@ from agent.cmc.errors import CMCError
 if TYPE_CHECKING:
     from agent.rest import CertData, CertDataInfo, CertRequestInfo, CertSearch
 
+IN_FLIGHT_GRACE = datetime.timedelta(seconds=3)
+"""A request sent less than this long ago may still be in the CA's hands (the CA goes on with a request
+whose sender died): "nothing issued" is asked once more when this has passed, before sending it again."""
 SEARCH_CLOCK_SKEW = datetime.timedelta(hours=1)
 """How far the CA's clock may lag ours: the issue-time filter starts this much before the send."""
 MAX_CANDIDATES = 200
@@ -153,6 +157,17 @@ class LostAnswers:
         return self._subject
 
     def ask(
+        self, request_id: int | None, sent: datetime.datetime | None, public_key: keys.PublicKeyInfo
+    ) -> Verdict:
+        verdict = self._ask_once(request_id, sent, public_key)
+        if isinstance(verdict, NotIssued) and sent is not None:
+            wait = (sent + IN_FLIGHT_GRACE - datetime.datetime.now(datetime.UTC)).total_seconds()
+            if wait > 0:  # a run killed right after sending: the CA may not be done with it yet
+                time.sleep(min(wait, IN_FLIGHT_GRACE.total_seconds()))
+                verdict = self._ask_once(request_id, sent, public_key)
+        return verdict
+
+    def _ask_once(
         self, request_id: int | None, sent: datetime.datetime | None, public_key: keys.PublicKeyInfo
     ) -> Verdict:
         return what_became_of(
