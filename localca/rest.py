@@ -27,7 +27,9 @@ names, status words and formats are Dogtag's (``com.netscape.certsrv``, serialis
 
 Errors are Dogtag's ``PKIException.Data`` JSON (``Attributes``, ``ClassName``, ``Code``, ``Message``).
 Only JSON is spoken (Dogtag also offers XML). ``IssuedOn`` is the certificate's notBefore, which the
-double sets at issuance, to the second.
+double sets at issuance, to the second. ``CertData`` leaves out ``PrettyPrint`` (Dogtag's localised text
+dump) and ``Nonce``; ``GET /ca/rest/certs`` (the unfiltered listing) is not offered: ``pki ca-cert-find``
+posts a search.
 """
 
 from __future__ import annotations
