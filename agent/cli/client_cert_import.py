@@ -2,8 +2,9 @@
 
 ``pki -d DB -C PWFILE client-cert-import NICKNAME --cert FILE`` becomes
 ``cmc-agent client-cert-import -d DB -C PWFILE NICKNAME --cert FILE`` (pki's global options are accepted
-after the subcommand). ``-c PASSWORD`` is refused: the password comes from ``-C FILE``,
-``--pin-env NAME`` or a prompt. What each option does is in :mod:`agent.compat.certimport`.
+after the subcommand). ``-c PASSWORD`` works as in the walkthrough, with a warning that other users can
+read it (``CMC_AGENT_STRICT_SECRETS=1`` refuses it); ``-C FILE``, ``--pin-env NAME`` or a prompt keep it
+off the command line. What each option does is in :mod:`agent.compat.certimport`.
 """
 
 from __future__ import annotations
@@ -47,7 +48,10 @@ def register(subparsers: Any) -> None:
         "--pin-env", metavar="NAME", help="environment variable holding the database password"
     )
     parser.add_argument(
-        "-c", dest="password_on_argv", metavar="PASSWORD", help="refused: use -C or --pin-env"
+        "-c",
+        dest="password_on_argv",
+        metavar="PASSWORD",
+        help="database password on the command line (others can read it: prefer -C or --pin-env)",
     )
     parser.add_argument("-n", dest="global_nickname", metavar="NICKNAME", help="nickname (pki's global -n)")
     parser.add_argument("--token", metavar="TOKEN", help="token holding the key (default: internal)")
@@ -61,17 +65,25 @@ def run(args: argparse.Namespace) -> int:
         import_ca_certificates,
         import_user_certificate,
     )
-    from agent.compat.tool import refuse_secret_option
+    from agent.compat.tool import secret_on_command_line
 
+    given = [
+        o
+        for o, v in (("-c", args.password_on_argv), ("-C", args.password_file), ("--pin-env", args.pin_env))
+        if v is not None
+    ]
+    if len(given) > 1:
+        raise UserFacingError(f"give only one of {', '.join(given)} for the database password")
     if args.password_on_argv is not None:
-        refuse_secret_option("-c", "NSS database password", LOGIN_ALTERNATIVES)
-    if args.password_file is not None and args.pin_env is not None:
-        raise UserFacingError("give either -C FILE or --pin-env NAME, not both")
+        secret_on_command_line(
+            "cmc-agent client-cert-import", "-c", "NSS database password", LOGIN_ALTERNATIVES
+        )
     target = ImportTarget(
         dbdir=Path(args.database).expanduser(),
         tokenname=args.token,
         password_file=args.password_file,
         password_env=args.pin_env,
+        password_value=args.password_on_argv,
     )
     nickname = args.nickname or args.global_nickname
     if args.ca_cert is not None:

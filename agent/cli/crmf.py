@@ -76,7 +76,13 @@ def run(args: argparse.Namespace) -> int:
             transport="rsa-oaep-sha256" if args.oaep else "rsa-pkcs1v15",
         )
     request = build_crmf(
-        key, args.subject, pop=args.pop, ski=args.ski, san=args.san, archive_options=archive_options
+        key,
+        args.subject,
+        pop=args.pop,
+        ski=args.ski,
+        san=args.san,
+        archive_options=archive_options,
+        empty_controls=True,  # written as Dogtag's CRMFPopClient writes it: Dogtag's CMCRequest needs it
     )
     write_output(args.output, to_pem(request.dump(), "CERTIFICATE REQUEST"))
     info = {

@@ -42,8 +42,15 @@ def build_cert_request(
     san: Sequence[str] = (),
     controls: Sequence[asn1_crmf.AttributeTypeAndValue] = (),
     string_policy: names.StringPolicy = "printable",
+    empty_controls: bool = False,
 ) -> asn1_crmf.CertRequest:
-    """The CertRequest (template and controls) for a key, before any POP."""
+    """The CertRequest (template and controls) for a key, before any POP.
+
+    ``empty_controls``: without controls, write an empty ``controls`` (``30 00``) as Dogtag's
+    CRMFPopClient always does, for files meant for Dogtag's tools: its CMCRequest adds popLinkWitnessV2
+    to that SEQUENCE and crashes when it is absent. RFC 4211 wants at least one element, so requests we
+    send ourselves leave it out.
+    """
     if cert_req_id < 0:
         raise InvalidRequestInput("certReqId must not be negative")
     name = subject if isinstance(subject, x509.Name) else names.parse_dn(subject, string_policy)
@@ -61,7 +68,7 @@ def build_cert_request(
         "cert_req_id": cert_req_id,
         "cert_template": asn1_crmf.CertTemplate(template),
     }
-    if controls:
+    if controls or empty_controls:
         request["controls"] = list(controls)
     return asn1_crmf.CertRequest(request)
 
@@ -77,8 +84,9 @@ def build_crmf(
     cert_req_id: int = 1,
     hash_name: HashName = "sha256",
     string_policy: names.StringPolicy = "printable",
+    empty_controls: bool = False,
 ) -> asn1_crmf.CertReqMessages:
-    """A one-message CertReqMessages for ``key``.
+    """A one-message CertReqMessages for ``key`` (``empty_controls``: see :func:`build_cert_request`).
 
     ``key`` must be a :class:`Signer` for a signature POP; for the other POP kinds its public key is
     enough. ``archive_options`` (see :mod:`agent.cmc.archive`) adds the pkiArchiveOptions control for
@@ -98,6 +106,7 @@ def build_crmf(
         san=san,
         controls=controls,
         string_policy=string_policy,
+        empty_controls=empty_controls,
     )
     if pop == "signature":
         if isinstance(key, keys.PublicKeyInfo):

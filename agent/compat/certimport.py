@@ -14,7 +14,9 @@
   first).
 
 ``--trust`` sets the end-entity certificate's flags after ``--cert``/``--pkcs7``. The database password
-comes from ``-C FILE``, ``--pin-env NAME`` or a prompt; ``-c PASSWORD`` is refused.
+comes from ``-C FILE``, ``--pin-env NAME``, ``-c PASSWORD`` (as in the walkthrough, with a warning) or a
+prompt; it may be empty (an NSS database made with ``certutil -N --empty-password``, as Dogtag's CI
+has).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import os
 import shutil
 import subprocess
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -48,14 +50,19 @@ class ImportTarget:
     tokenname: str | None
     password_file: Path | None
     password_env: str | None
+    password_value: str | None = field(default=None, repr=False)
+    """From ``-c`` (after its warning)."""
 
     def password(self) -> str:
+        if self.password_value is not None:
+            return self.password_value
         return read_secret(
             file=self.password_file,
             env=self.password_env,
             what="NSS database password",
             file_option="-C",
             env_option="--pin-env",
+            allow_empty=True,
         )
 
 

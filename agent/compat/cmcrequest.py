@@ -49,6 +49,7 @@ from agent.compat.tool import EXIT_FAILED, CompatError, run_main, warn
 if TYPE_CHECKING:
     from asn1crypto import cms, x509
 
+    from agent.cmc.response import CMCResponse
     from agent.compat.dogtagdb import DogtagDevices
     from agent.keyops import KeyTransport
 
@@ -185,6 +186,7 @@ def _trust_anchors(config: RequestConfig, devices: DogtagDevices) -> list[Any]:
 
 
 def build_decrypted_pop(config: RequestConfig, devices: DogtagDevices) -> tuple[cms.ContentInfo, str]:
+    from agent.cmc.errors import ChallengeDecryptionFailed, ChallengeWitnessMismatch
     from agent.cmc.pkidata import second_trip_builder
     from agent.cmc.response import read_response
     from agent.compat.certprint import signer_name
@@ -201,18 +203,51 @@ def build_decrypted_pop(config: RequestConfig, devices: DogtagDevices) -> tuple[
         read_input(response_file, "the first-trip response"), trusted=_trust_anchors(config, devices)
     )
     print(f"processEncryptedPopResponse:  response signature verified (signed by {signer_name(first)})")
-    if first.succeeded:
-        raise CompatError(f"{response_file} reports success: there is no EncryptedPOP challenge to answer")
-    if not first.pop_required or first.encrypted_pop is None or first.request_id_bytes is None:
-        statuses = "; ".join(s.describe() for s in first.statuses) or "no status"
-        raise CompatError(f"{response_file} is not an EncryptedPOP challenge (POP required): {statuses}")
+    _refuse_unless_challenge(first, response_file)
+    assert first.encrypted_pop is not None and first.request_id_bytes is not None  # checked just above
     print(f"processEncryptedPopResponse:    requestID: {first.request_id}")
     request_key = _request_key(config, devices)
     transport: KeyTransport = "rsa-oaep-sha256" if config.enabled("oaep") else "rsa-pkcs1v15"
-    trip = second_trip_builder(first.encrypted_pop, first.request_id_bytes, request_key, transport)
+    try:
+        trip = second_trip_builder(first.encrypted_pop, first.request_id_bytes, request_key, transport)
+    except ChallengeWitnessMismatch as exc:
+        print("constructDecryptedPopRequest: Oops! witness failed to verify.  Must abort!")
+        raise CompatError(str(exc)) from None
+    except ChallengeDecryptionFailed as exc:
+        if transport == "rsa-pkcs1v15":
+            # Dogtag's NSS "unwraps" an OAEP-wrapped key as PKCS#1 v1.5 into garbage and fails here
+            # (dogtag-cmc-client.md §12); a device refuses the unwrap itself, the user's mistake is the same
+            print("constructDecryptedPopRequest: Oops! witness failed to verify.  Must abort!")
+        raise CompatError(str(exc)) from None
     print("constructDecryptedPopRequest: Yay! witness verified")
     signer, certificate, chain = _signer(config, devices, "the DecryptedPOP request is signed with it")
     return trip.sign(signer, certificate, chain=chain), output
+
+
+def _refuse_unless_challenge(first: CMCResponse, response_file: str) -> None:
+    """Stop unless the first-trip response is an EncryptedPOP challenge: Dogtag's line on stdout (scripts
+    test it; exit status 1 as Dogtag's), then our reason as the error line."""
+    from agent.cmc.asn1.cmc import CMCFailInfo
+    from agent.compat.cmcresponse import FAIL_INFO_NAMES
+
+    method = "processEncryptedPopResponse: "
+    if first.succeeded:
+        print(f"{method}   Status: SUCCESS")
+        print(f"{method} not what we expected, because encryptedPOP.enable is true!!!! exit now")
+        raise CompatError(f"{response_file} reports success: there is no EncryptedPOP challenge to answer")
+    numbers = {name: number for number, name in CMCFailInfo._map.items()}
+    for status in first.statuses:
+        if status.fail_info and status.fail_info != "pop_required":
+            number = numbers.get(status.fail_info)
+            jss_name = FAIL_INFO_NAMES[number] if number is not None else status.fail_info
+            print(f"{method}failInfo={jss_name}")
+            print(f"{method} not what we expected when encryptedPOP.enable is true;")
+            raise CompatError(
+                f"{response_file} is not an EncryptedPOP challenge: the CA answered {status.describe()}"
+            )
+    if not first.pop_required or first.encrypted_pop is None or first.request_id_bytes is None:
+        statuses = "; ".join(s.describe() for s in first.statuses) or "no status"
+        raise CompatError(f"{response_file} is not an EncryptedPOP challenge (POP required): {statuses}")
 
 
 # --- main ------------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from agent.compat.tool import CompatError, read_secret, refuse_secret_option, run_main
+from agent.compat.tool import CompatError, read_secret, refuse_secret_option, run_main, secret_on_command_line
 
 TOOL = "CMCSharedToken"
 FIXED_IV = b"\x01" * 16
@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=TOOL, add_help=False, description="Encrypt a CMC shared secret for the CA.")
     parser.add_argument("-d", default=".", metavar="DATABASE", help="NSS database (for -n; default .)")
     parser.add_argument("-h", metavar="TOKEN", help="token holding the -n certificate (default internal)")
-    parser.add_argument("-p", metavar="PASSWORD", help="refused: no token password is needed")
+    parser.add_argument("-p", metavar="PASSWORD", help="ignored, with a warning: no token password is needed")
     parser.add_argument("-s", metavar="PASSPHRASE", help="refused: use --passphrase-file or --passphrase-env")
     parser.add_argument("--passphrase-file", metavar="FILE", help="file whose first line is the passphrase")
     parser.add_argument(
@@ -112,8 +112,11 @@ def _body(argv: list[str]) -> int:
 
     args = build_parser().parse_args(argv)
     if args.p is not None:
-        refuse_secret_option(
-            "-p", "token password", "nothing: CMCSharedToken needs no token password, leave -p out"
+        secret_on_command_line(
+            TOOL,
+            "-p",
+            "token password",
+            "no password at all: CMCSharedToken only reads certificates, leave -p out",
         )
     if args.s is not None:
         refuse_secret_option(

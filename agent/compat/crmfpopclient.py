@@ -1,18 +1,23 @@
 """``CRMFPopClient``: a key pair on the device and a CRMF request for it, optionally archiving the key.
 
 Options as in Dogtag (``dogtag-cmc-client.md`` §4.1), ``-oaep``/``--oaep`` and unique prefixes included.
-The request is laid out as CRMFPopClient lays it out (§4.3, §4.5) with two deliberate fixes inherited
-from :mod:`agent.cmc.crmf`: the SubjectKeyIdentifier carries no ``critical FALSE`` (not DER, and the
-CA's re-encoding would break the POP signature), and an empty ``controls`` is left out.
+The request is laid out as CRMFPopClient lays it out (§4.3, §4.5), the empty ``controls`` (``30 00``)
+included (Dogtag's CMCRequest adds popLinkWitnessV2 to it and crashes without it), with two deliberate
+fixes inherited from :mod:`agent.cmc.crmf`: the SubjectKeyIdentifier carries no ``critical FALSE`` (not
+DER, and the CA's re-encoding would break the POP signature), and its extnValue is the DER
+``KeyIdentifier`` rather than Dogtag's raw key id.
 
 Key archival (``-b``): the key is generated extractable-but-sensitive and wrapped **on its device**
 under a fresh AES key, which is wrapped to the KRA transport certificate in software (RSA PKCS#1 v1.5,
 or OAEP SHA-256 with ``-oaep``, which must match the KRA's ``keyWrap.useOAEP``). Unlike Dogtag, the
 transport certificate is not imported into the NSS database as a side effect.
 
-Deliberately not offered: the token password on argv (``-p``; use ``-P FILE`` or ``--pin-env NAME``),
-direct non-CMC submission (``-m``), ``DES3/CBC/Pad`` archival (single-DES OID on a 3DES key) and
-``AES KeyWrap/NoPadding`` (the KRA cannot unwrap it), session-only keys (``-t true``).
+The token password comes from ``-P FILE``, ``--pin-env NAME`` or a prompt; the walkthrough's ``-p
+PASSWORD`` is accepted with a warning (refused under ``CMC_AGENT_STRICT_SECRETS=1``).
+
+Deliberately not offered: direct non-CMC submission (``-m``), ``DES3/CBC/Pad`` archival (single-DES
+OID on a 3DES key) and ``AES KeyWrap/NoPadding`` (the KRA cannot unwrap it), session-only keys
+(``-t true``).
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agent.compat.tool import CompatError, refuse_secret_option, run_main
+from agent.compat.tool import CompatError, run_main, secret_on_command_line
 
 if TYPE_CHECKING:
     from agent.cmc.asn1 import crmf as asn1_crmf
@@ -60,7 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog=TOOL, add_help=False, description="Generate a key pair on the device and a CRMF request for it."
     )
     parser.add_argument("-d", default=".", metavar="DATABASE", help="NSS database (default: .)")
-    parser.add_argument("-p", metavar="PASSWORD", help="refused: use -P FILE or --pin-env NAME")
+    parser.add_argument(
+        "-p", metavar="PASSWORD", help="token password (others can read it: prefer -P FILE or --pin-env NAME)"
+    )
     parser.add_argument("-P", metavar="FILE", help="file whose first line is the token password")
     parser.add_argument("--pin-env", metavar="NAME", help="environment variable holding the token password")
     parser.add_argument("-h", metavar="TOKEN", help="token name (default: internal)")
@@ -127,7 +134,9 @@ def _pop_fail_request(
         controls.append(
             asn1_crmf.AttributeTypeAndValue({"type": "pki_archive_options", "value": archive_options})
         )
-    cert_request = build_cert_request(key.public_key_info, subject, ski=ski, controls=controls)
+    cert_request = build_cert_request(
+        key.public_key_info, subject, ski=ski, controls=controls, empty_controls=True
+    )
     popo = asn1_crmf.POPOSigningKey(
         {
             "algorithm_identifier": algorithms.signature_algorithm(
@@ -153,8 +162,11 @@ def generate(args: argparse.Namespace) -> int:
     from tokens.pins import PinSource
 
     verbose = args.verbose
+    given = [o for o, v in (("-p", args.p), ("-P", args.P), ("--pin-env", args.pin_env)) if v]
+    if len(given) > 1:
+        raise CompatError(f"give only one of {', '.join(given)} for the token password")
     if args.p is not None:
-        refuse_secret_option("-p", "token password", LOGIN_ALTERNATIVES)
+        secret_on_command_line(TOOL, "-p", "token password", LOGIN_ALTERNATIVES)
     if args.m is not None:
         raise CompatError(
             "-m (direct submission to profileSubmit, without CMC) is not supported; write the request "
@@ -162,8 +174,6 @@ def generate(args: argparse.Namespace) -> int:
         )
     if not args.n:
         raise CompatError("Missing subject DN")
-    if args.P and args.pin_env:
-        raise CompatError("give either -P FILE or --pin-env NAME, not both")
     pop = (args.q or "POP_SUCCESS").upper()
     if pop not in POP_OPTIONS:
         raise CompatError(f"Invalid POP option: {args.q}")
@@ -183,8 +193,8 @@ def generate(args: argparse.Namespace) -> int:
     devices = DogtagDevices(
         dbdir=Path(args.d),
         tokenname=args.h,
-        pins=PinSource(file=Path(args.P) if args.P else None, env=args.pin_env),
-        login_source="-P FILE, --pin-env NAME or the prompt",
+        pins=PinSource(file=Path(args.P) if args.P else None, env=args.pin_env, value=args.p),
+        login_source=f"{given[0] if given else '-P FILE, --pin-env NAME'} or the prompt",
     )
     if verbose:
         print(f"Initializing security database: {args.d}")
@@ -217,7 +227,7 @@ def generate(args: argparse.Namespace) -> int:
             transport="rsa-oaep-sha256" if args.oaep else "rsa-pkcs1v15",
         )
     if args.y:
-        print("Generating SubjectKeyIdentifier extension")
+        print("CRMFPopClient: use_shared_secret true. Generating SubjectKeyIdentifier extension.")
     if verbose:
         print("Creating CRMF request")
     if pop == "POP_FAIL":
@@ -229,6 +239,7 @@ def generate(args: argparse.Namespace) -> int:
             pop="signature" if pop == "POP_SUCCESS" else "none",
             ski=args.y,
             archive_options=archive_options,
+            empty_controls=True,
         )
     text = dogtag_pem(request.dump(), "CERTIFICATE REQUEST")
     if args.o:

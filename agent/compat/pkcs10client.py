@@ -5,8 +5,9 @@ Same options and argument walk as the Java tool (``dogtag-cmc-client.md`` §5.1)
 request is written as Dogtag writes it (PEM with CRLF base-64 lines) and the key id goes to
 ``<output>.keyId`` without a line break, ready for CMCRequest's ``request.privKeyId``.
 
-The token password never comes from argv: ``-P FILE`` (as in Dogtag), ``--pin-env NAME``, or a prompt;
-``-p`` is refused with a one-line error.
+The token password comes from ``-P FILE`` (as in Dogtag), ``--pin-env NAME``, or a prompt; Dogtag's
+``-p PASSWORD`` is accepted with a warning that other users can read it (refused under
+``CMC_AGENT_STRICT_SECRETS=1``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from agent.compat.tool import EXIT_FAILED, CompatError, refuse_secret_option, run_main
+from agent.compat.tool import EXIT_FAILED, CompatError, run_main, secret_on_command_line
 
 TOOL = "PKCS10Client"
 LOGIN_ALTERNATIVES = "-P FILE (first line), --pin-env NAME, or run it on a terminal to be prompted"
@@ -36,7 +37,8 @@ Usage: PKCS10Client -d <location of certdb> -h <token name> -P <token password f
     --pin-env <name of the environment variable holding the token password>
     -v verbose
 
-    The token password is never taken from the command line: -p is refused.
+    -p <token password> works, with a warning: other users can read the command line (prefer -P or
+    --pin-env; CMC_AGENT_STRICT_SECRETS=1 refuses -p).
     EC curves: nistp256 (secp256r1), nistp384 (secp384r1), nistp521 (secp521r1)
 """
 
@@ -60,8 +62,6 @@ def parse_arguments(argv: Sequence[str]) -> dict[str, str]:
             continue
         if name not in OPTIONS_WITH_VALUE:
             raise _UsageError(f"Unrecognized argument({index}): {name}")
-        if name == "-p":
-            refuse_secret_option("-p", "token password", LOGIN_ALTERNATIVES)
         if index + 1 >= len(argv):
             raise _UsageError(f"PKCS10Client: {name} needs a value.")
         options[name] = argv[index + 1]
@@ -94,13 +94,20 @@ def generate(options: dict[str, str]) -> int:
         ),
         TOOL,
     )
-    if "-P" in options and "--pin-env" in options:
-        raise CompatError("give either -P FILE or --pin-env NAME, not both")
+    given = [option for option in ("-p", "-P", "--pin-env") if option in options]
+    if len(given) > 1:
+        raise CompatError(f"give only one of {', '.join(given)} for the token password")
+    if "-p" in options:
+        secret_on_command_line(TOOL, "-p", "token password", LOGIN_ALTERNATIVES)
     devices = DogtagDevices(
         dbdir=Path(options.get("-d", ".")),
         tokenname=options.get("-h"),
-        pins=PinSource(file=Path(options["-P"]) if "-P" in options else None, env=options.get("--pin-env")),
-        login_source="-P FILE, --pin-env NAME or the prompt",
+        pins=PinSource(
+            file=Path(options["-P"]) if "-P" in options else None,
+            env=options.get("--pin-env"),
+            value=options.get("-p"),
+        ),
+        login_source=f"{given[0] if given else '-P FILE, --pin-env NAME'} or the prompt",
     )
     subject = options["-n"]
     encode_as_printable = options.get("-k") == "true"
@@ -113,7 +120,10 @@ def generate(options: dict[str, str]) -> int:
     if verbose:
         print(f"PKCS10Client: token {devices.tokenname or 'internal'} logged in...")
         print("PKCS10Client: key pair generated.")
-    request = build_csr(key, subject, ski=options.get("-y") == "true", string_policy=string_policy)
+    ski = options.get("-y") == "true"
+    if ski and verbose:
+        print("PKCS10Client: use_shared_secret true. Generating SubjectKeyIdentifier extension.")
+    request = build_csr(key, subject, ski=ski, string_policy=string_policy)
     if verbose:
         print("PKCS10Client: Certificate request created")
         print(f"Keypair private key id: {key.dogtag_key_id}")

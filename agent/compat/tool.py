@@ -4,9 +4,12 @@ Errors users can act on are printed as Dogtag prints its own, ``ERROR: <message>
 status 1 (never a traceback, and never exit 0 on a failure, which several Java tools do).
 
 Secrets: the Java tools take token passwords and shared secrets as option values (``-p``, ``-s``,
-``-t``, ``pki -c``), which puts them in the process list and the shell history. These commands refuse
-such options with a one-line error that names the alternatives (a file, an environment variable the
-user names, or a prompt on the terminal). A config file's ``password=`` stays allowed: that is a file.
+``-t``, ``pki -c``), which puts them in the process list and the shell history. Where Dogtag's own
+walkthrough does that (``-p`` of PKCS10Client, CRMFPopClient and CMCSharedToken, ``-c`` of
+client-cert-import) the option is accepted, with one warning line on stderr naming the alternatives;
+``CMC_AGENT_STRICT_SECRETS=1`` turns that into a refusal. The other such options are refused with a
+one-line error that names the alternatives (a file, an environment variable the user names, or a prompt
+on the terminal). A config file's ``password=`` stays allowed: that is a file.
 """
 
 from __future__ import annotations
@@ -36,7 +39,23 @@ def refuse_secret_option(option: str, what: str, alternatives: str) -> NoReturn:
     )
 
 
-def read_secret_file(path: str | os.PathLike[str], what: str) -> str:
+STRICT_SECRETS_ENV = "CMC_AGENT_STRICT_SECRETS"
+"""Set to ``1``: a secret on the command line is refused even where Dogtag's tools take one."""
+
+
+def secret_on_command_line(tool: str, option: str, what: str, alternatives: str) -> None:
+    """Accept ``option``'s secret from argv, as Dogtag's tool does, with one warning line on stderr;
+    refuse it when :data:`STRICT_SECRETS_ENV` is ``1``."""
+    if os.environ.get(STRICT_SECRETS_ENV) == "1":
+        refuse_secret_option(option, what, f"{alternatives} ({STRICT_SECRETS_ENV}=1 is set)")
+    print(
+        f"{tool}: warning: {option} puts the {what} on the command line, where other users (ps, /proc) "
+        f"and the shell history can read it; use {alternatives}",
+        file=sys.stderr,
+    )
+
+
+def read_secret_file(path: str | os.PathLike[str], what: str, *, allow_empty: bool = False) -> str:
     """The first line of ``path`` (its line break is not part of the secret); warn if others can read it."""
     file_path = Path(path)
     try:
@@ -50,7 +69,7 @@ def read_secret_file(path: str | os.PathLike[str], what: str) -> str:
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         print(f"warning: the {what} file {path} is readable by other users; chmod 600 it", file=sys.stderr)
     secret = line.rstrip("\r\n")
-    if not secret:
+    if not secret and not allow_empty:
         raise CompatError(f"the {what} file {path} is empty")
     return secret
 
@@ -63,15 +82,20 @@ def read_secret(
     file_option: str,
     env_option: str,
     confirm: bool = False,
+    allow_empty: bool = False,
 ) -> str:
-    """A secret from a file, from an environment variable the user named, or from a terminal prompt."""
+    """A secret from a file, from an environment variable the user named, or from a terminal prompt.
+
+    ``allow_empty``: an empty file or a set-but-empty variable is the secret (an NSS database created with
+    an empty password, as Dogtag's CI has); an unset variable is still an error.
+    """
     if file is not None and env is not None:
         raise CompatError(f"give either {file_option} or {env_option}, not both")
     if file is not None:
-        return read_secret_file(file, what)
+        return read_secret_file(file, what, allow_empty=allow_empty)
     if env is not None:
         value = os.environ.get(env)
-        if not value:
+        if value is None or (not value and not allow_empty):
             raise CompatError(f"environment variable {env} (named by {env_option}) is not set or empty")
         return value
     if not sys.stdin.isatty():
@@ -79,7 +103,7 @@ def read_secret(
     value = getpass.getpass(f"{what[:1].upper()}{what[1:]}: ")
     if confirm and getpass.getpass(f"{what[:1].upper()}{what[1:]} again: ") != value:
         raise CompatError(f"the two {what} entries differ")
-    if not value:
+    if not value and not allow_empty:
         raise CompatError(f"the {what} is empty")
     return value
 

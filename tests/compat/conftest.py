@@ -26,15 +26,18 @@ from tests.running_ca import BIN, LocalCA, run, serving
 __all__ = ["BIN", "LocalCA", "run"]
 
 
-def tool(*args: str, cwd: Path | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """One of the Dogtag-compatible commands (or cmc-agent / cmc-localca), run in ``cwd``."""
+def tool(
+    *args: str, cwd: Path | None = None, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """One of the Dogtag-compatible commands (or cmc-agent / cmc-localca), run in ``cwd`` (``env``: extra
+    environment variables)."""
     program, *rest = args
     result = subprocess.run(
         [str(BIN / program), *rest],
         capture_output=True,
         text=True,
         cwd=cwd,
-        env=dict(os.environ),
+        env={**os.environ, **(env or {})},
         timeout=180,
     )
     if check and result.returncode != 0:

@@ -169,3 +169,46 @@ def test_encryption_certificate_is_imported_and_its_key_is_in_the_kra(
     assert private.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     ) == spki(certificate), "the KRA holds the key that is in the NSS database"
+
+
+@pytest.mark.parametrize(
+    ("response", "oaep", "dogtag_lines", "reason"),
+    [
+        pytest.param(
+            "cmc-response_round_1.bin",
+            "false",
+            ["constructDecryptedPopRequest: Oops! witness failed to verify.  Must abort!"],
+            "OAEP is used exactly when the CA uses it",
+            id="wrong oaep setting",
+        ),
+        pytest.param(
+            "cmc-response_round_2.bin",
+            "true",
+            [
+                "processEncryptedPopResponse:    Status: SUCCESS",
+                "processEncryptedPopResponse:  not what we expected, because encryptedPOP.enable is true!!!! "
+                "exit now",
+            ],
+            "reports success",
+            id="a success response",
+        ),
+    ],
+)
+def test_second_trip_refusals_print_dogtags_lines_then_ours(
+    trips: TwoTrips, response: str, oaep: str, dogtag_lines: list[str], reason: str
+) -> None:
+    db = trips.database.directory
+    second_trip = (
+        "decryptedPop.enable=true\n"
+        f"oaep={oaep}\n"
+        f"encryptedPopResponseFile={db / response}\n"
+        f"request.privKeyId={(db / 'crmf.req.keyId').read_text()}\n"
+        f"decryptedPopRequestFile={db / 'refused.req'}"
+    )
+    config = request_config(trips.database, db / "crmf.req", db / "refused2.req", second_trip)
+    refused = tool("CMCRequest", str(write_config(db / f"refused-{oaep}.cfg", config)), check=False)
+    assert refused.returncode == 1  # Dogtag's System.exit(1)
+    assert refused.stdout.splitlines()[-len(dogtag_lines) :] == dogtag_lines
+    (line,) = refused.stderr.splitlines()
+    assert line.startswith("ERROR: ") and reason in line
+    assert not (db / "refused.req").exists()
