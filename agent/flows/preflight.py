@@ -40,6 +40,9 @@ CLIENT_CERTIFICATE_REFUSED = (
     "alert handshake failure",
 )
 """OpenSSL's words when the server refuses our TLS client certificate."""
+HANDSHAKE_CLOSED = ("eof occurred in violation of protocol", "unexpected eof")
+"""A server that refuses a TLS 1.3 client certificate may close the connection without an alert; with a
+client certificate in play, that is the likeliest reason for such an EOF."""
 
 
 class PreflightFailed(CMCError):
@@ -137,7 +140,9 @@ def check_ca(rest: DogtagRest, url: str, *, client_certificate: bool) -> Profile
         return ProfileFacts(profile_id, True, enabled, (), "its enrollment template")
     except CAUnreachable as exc:
         text = str(exc)
-        if client_certificate and any(words in text.lower() for words in CLIENT_CERTIFICATE_REFUSED):
+        if client_certificate and any(
+            words in text.lower() for words in (*CLIENT_CERTIFICATE_REFUSED, *HANDSHAKE_CLOSED)
+        ):
             raise PreflightFailed(
                 f"the CA refused our TLS client certificate ({text}); check --agent-cert/--signer-cert and "
                 "their keys; nothing was generated"
