@@ -237,6 +237,10 @@ class CertDataInfo:
     subject_dn: str | None
     issuer_dn: str | None
     status: str | None
+    cert_type: str | None
+    """``Type``: ``X.509``."""
+    version: int | None
+    """``Version`` as Dogtag's CertService sends it: JSS's 0-based X.509 version (2 for v3)."""
     key_algorithm_oid: str | None
     key_length: int | None
     not_valid_before: datetime | None
@@ -252,11 +256,16 @@ class CertDataInfo:
         length = document.get("KeyLength")
         if length is not None and (isinstance(length, bool) or not isinstance(length, int)):
             raise RestAnswerInvalid("KeyLength is not a number")
+        version = document.get("Version")
+        if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
+            raise RestAnswerInvalid("Version is not a number")
         return cls(
             serial=parse_id(document.get("id"), "id"),
             subject_dn=_str(document, "SubjectDN"),
             issuer_dn=_str(document, "IssuerDN"),
             status=_str(document, "Status"),
+            cert_type=_str(document, "Type"),
+            version=version,
             key_algorithm_oid=_str(document, "KeyAlgorithmOID"),
             key_length=length,
             not_valid_before=_time(document.get("NotValidBefore"), "NotValidBefore"),

@@ -299,7 +299,7 @@ def _cert_data_info(record: CertRecord, issued_by: str | None, now: datetime) ->
         "IssuerDN": record.issuer,
         "Status": _status(record, now),
         "Type": "X.509",
-        "Version": int(tbs["version"].native.lstrip("v")),
+        "Version": int(tbs["version"].native.lstrip("v")) - 1,  # JSS's 0-based value, as Dogtag sends it
         "KeyAlgorithmOID": key_info["algorithm"]["algorithm"].dotted,
         "NotValidBefore": _millis(tbs["validity"]["not_before"].native),
         "NotValidAfter": _millis(tbs["validity"]["not_after"].native),

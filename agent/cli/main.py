@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "agent.cli.response",
     "agent.cli.tls_check",
     "agent.cli.client_cert_import",
+    "agent.cli.ca_cert",
 )
 
 

@@ -157,7 +157,7 @@ def test_search_by_subject_status_and_issue_time(local_ca: LocalCA, agent: Clien
     (entry,) = result["entries"]
     assert entry["id"] == hex(certificate.serial_number)
     assert entry["SubjectDN"] == "CN=rest search unique, O=Example"
-    assert entry["Status"] == "VALID" and entry["Type"] == "X.509" and entry["Version"] == 3
+    assert entry["Status"] == "VALID" and entry["Type"] == "X.509" and entry["Version"] == 2
     assert entry["KeyAlgorithmOID"] == "1.2.840.113549.1.1.1" and entry["KeyLength"] == 2048
     assert isinstance(entry["NotValidBefore"], int) and isinstance(entry["IssuedOn"], int)
     assert entry["IssuedOn"] >= int(started.timestamp() * 1000)
